@@ -1,0 +1,127 @@
+"""The UI Events operations: each described once as an ``Endpoint``, each public method a thin wrapper."""
+
+from __future__ import annotations
+
+import html
+import uuid
+from typing import Any
+
+import urllib3
+from typing_extensions import Unpack
+
+from openapi_client.api_client import ApiClient, ApiResponse, RequestOptions
+from openapi_client.endpoint import Endpoint
+from openapi_client.exceptions import ApiValueError
+from openapi_client.models._base import UUID_RE
+from openapi_client.models.offer_display import OfferDisplay
+from openapi_client.models.offer_display_create_data import OfferDisplayCreateData
+from openapi_client.models.session_init import SessionInit
+from openapi_client.models.session_init_create_data import SessionInitCreateData
+
+CREATE_OFFER_DISPLAY = Endpoint(
+    name="create_offer_display",
+    method="POST",
+    path="/uiEvent/offerDisplays",
+    request_model=OfferDisplayCreateData,
+    response_model=OfferDisplay,
+    body_param="offer_display_create_data",
+    body_required=True,
+)
+CREATE_SESSION_INIT = Endpoint(
+    name="create_session_init",
+    method="POST",
+    path="/uiEvent/sessionInits",
+    request_model=SessionInitCreateData,
+    response_model=SessionInit,
+    body_param="session_init_create_data",
+    body_required=False,
+)
+OFFER_DISPLAY_PIXEL_PATH = "/uiEvent/offerDisplays/{leadUuid}/{rateTableUuid}/{offerUuid}/pixel.gif"
+
+OfferDisplayBody = OfferDisplayCreateData | dict[str, Any]
+SessionInitBody = SessionInitCreateData | dict[str, Any] | None
+
+
+class UIEventsApi:
+    """Record UI events: a user began a session, an offer was shown."""
+
+    def __init__(self, api_client: ApiClient | None = None) -> None:
+        self.api_client = api_client if api_client is not None else ApiClient.get_default()
+
+    # -- POST /uiEvent/offerDisplays -----------------------------------------------------------
+
+    def create_offer_display(
+        self,
+        offer_display_create_data: OfferDisplayBody | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> OfferDisplay:
+        """Record that an offer was shown; the body names the lead, rate table and offer."""
+        return self.api_client.call(CREATE_OFFER_DISPLAY, offer_display_create_data, options).data
+
+    def create_offer_display_with_http_info(
+        self,
+        offer_display_create_data: OfferDisplayBody | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> ApiResponse[OfferDisplay]:
+        """``create_offer_display`` with status, headers, raw bytes and retry count."""
+        return self.api_client.call(CREATE_OFFER_DISPLAY, offer_display_create_data, options)
+
+    def create_offer_display_without_preload_content(
+        self,
+        offer_display_create_data: OfferDisplayBody | None = None,
+        **options: Unpack[RequestOptions],
+    ) -> urllib3.BaseHTTPResponse:
+        """``create_offer_display`` returning urllib3's unread answer (status not checked)."""
+        return self.api_client.call_raw(CREATE_OFFER_DISPLAY, offer_display_create_data, options)
+
+    # -- POST /uiEvent/sessionInits ------------------------------------------------------------
+
+    def create_session_init(
+        self,
+        session_init_create_data: SessionInitBody = None,
+        **options: Unpack[RequestOptions],
+    ) -> SessionInit:
+        """Record that a user began a session; with no body the server makes the ``sessionUuid``."""
+        return self.api_client.call(CREATE_SESSION_INIT, session_init_create_data, options).data
+
+    def create_session_init_with_http_info(
+        self,
+        session_init_create_data: SessionInitBody = None,
+        **options: Unpack[RequestOptions],
+    ) -> ApiResponse[SessionInit]:
+        """``create_session_init`` with status, headers, raw bytes and retry count."""
+        return self.api_client.call(CREATE_SESSION_INIT, session_init_create_data, options)
+
+    def create_session_init_without_preload_content(
+        self,
+        session_init_create_data: SessionInitBody = None,
+        **options: Unpack[RequestOptions],
+    ) -> urllib3.BaseHTTPResponse:
+        """``create_session_init`` returning urllib3's unread answer (status not checked)."""
+        return self.api_client.call_raw(CREATE_SESSION_INIT, session_init_create_data, options)
+
+    # -- GET /uiEvent/offerDisplays/{leadUuid}/{rateTableUuid}/{offerUuid}/pixel.gif ----------
+
+    def offer_display_pixel_url(
+        self, lead_uuid: object, rate_table_uuid: object, offer_uuid: object
+    ) -> str:
+        """The URL of the 1x1 GIF that records an offer display when a browser loads it."""
+        parts = {"leadUuid": lead_uuid, "rateTableUuid": rate_table_uuid, "offerUuid": offer_uuid}
+        path = OFFER_DISPLAY_PIXEL_PATH
+        for name, value in parts.items():
+            text = str(value).lower() if value is not None else ""
+            if not UUID_RE.match(text) or not isinstance(value, str | uuid.UUID):
+                raise ApiValueError(f"{name} must be a UUID, got {value!r}", path_to_item=[name])
+            path = path.replace("{" + name + "}", text)
+        return self.api_client.configuration.host + path
+
+    def offer_display_pixel_img_tag(
+        self, lead_uuid: object, rate_table_uuid: object, offer_uuid: object
+    ) -> str:
+        """An HTML-escaped ``<img>`` tag for the pixel, to render beside the offer server-side."""
+        url = self.offer_display_pixel_url(lead_uuid, rate_table_uuid, offer_uuid)
+        return (
+            f'<img src="{html.escape(url, quote=True)}" width="1" height="1" alt="" '
+            'style="display:none">'
+        )
+

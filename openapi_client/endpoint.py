@@ -1,0 +1,86 @@
+"""An API operation described as data, with the body encoding and answer decoding it implies.
+
+Adding an operation is one ``Endpoint(...)`` in ``api/`` plus thin public methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import ValidationError
+
+from openapi_client.exceptions import ApiTypeError, ApiValueError, OpenApiException
+from openapi_client.models._base import RequestModel, ResponseModel
+
+RequestT = TypeVar("RequestT", bound=RequestModel)
+ResponseT = TypeVar("ResponseT", bound=ResponseModel)
+
+_UUID_HINT = "must be a UUID such as 'f914eb07-a64f-51d8-b882-ff508a8c5c81'"
+
+
+@dataclass(frozen=True, eq=False)
+class Endpoint(Generic[RequestT, ResponseT]):
+    """One operation: method, path, body model, answer model, auth, and its body parameter."""
+
+    name: str
+    method: str
+    path: str
+    request_model: type[RequestT]
+    response_model: type[ResponseT]
+    body_param: str
+    body_required: bool
+    auth: tuple[str, ...] = ("publishableBearerToken",)
+    empty_body: bytes = field(default=b"{}")
+
+    def encode(self, body: RequestT | dict[str, Any] | None) -> bytes:
+        """Check the body and turn it into the JSON bytes to send; nothing is sent if this raises."""
+        model = self.request_model
+        if body is None:
+            if self.body_required:
+                raise ApiValueError(
+                    f"Missing the required parameter `{self.body_param}` when calling `{self.name}`"
+                )
+            return self.empty_body
+        if type(body) is not model:
+            if isinstance(body, dict):
+                try:
+                    body = model.__pydantic_validator__.validate_python(body)
+                except ValidationError as error:
+                    raise input_error(error, self.body_param) from None
+            elif not isinstance(body, model):
+                raise ApiTypeError(
+                    f"`{self.body_param}` must be a {model.__name__} or a dict, "
+                    f"not {type(body).__name__}",
+                    path_to_item=[self.body_param],
+                    valid_classes=(model, dict),
+                )
+        return model.__pydantic_serializer__.to_json(body, by_alias=True, exclude_none=True)
+
+    def decode(self, data: bytes) -> ResponseT:
+        """Parse and check an answer body (raises pydantic's ValidationError; the client maps it)."""
+        return self.response_model.model_validate_json(data)
+
+
+def input_error(error: ValidationError, param: str) -> OpenApiException:
+    """One clear SDK error naming every bad field of a body, type errors first."""
+    problems = []
+    is_type_error = False
+    for item in error.errors(include_url=False):
+        location = ".".join(str(p) for p in item["loc"]) or "(body)"
+        message = item["msg"]
+        if item["type"] == "string_pattern_mismatch" and "{8}-" in str(item.get("ctx", {})):
+            message = _UUID_HINT
+        if item["type"].endswith("_type") or item["type"] == "model_attributes_type":
+            is_type_error = True
+        problems.append(f"{location}: {message} (got {_preview(item.get('input'))})"
+                        if item["type"] != "missing" else f"{location}: field required")
+    first_loc = [str(p) for p in error.errors()[0]["loc"]] if error.errors() else []
+    text = f"Invalid `{param}`: " + "; ".join(problems)
+    exc_class = ApiTypeError if is_type_error else ApiValueError
+    return exc_class(text, path_to_item=[param, *first_loc])
+
+
+def _preview(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

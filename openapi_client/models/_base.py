@@ -1,0 +1,69 @@
+"""Shared base for every model: pydantic v2 declarations plus the generated-client helpers."""
+
+from __future__ import annotations
+
+import pprint
+import re
+import uuid
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from typing_extensions import Self
+
+_UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+UUID_RE = re.compile(_UUID_PATTERN)
+
+
+def _uuid_instance_to_str(value: Any) -> Any:
+    """Let a ``uuid.UUID`` stand where the API takes a UUID string."""
+    return str(value) if isinstance(value, uuid.UUID) else value
+
+
+UuidStr = Annotated[
+    str,
+    BeforeValidator(_uuid_instance_to_str),
+    StringConstraints(strict=True, pattern=_UUID_PATTERN, to_lower=True),
+]
+"""A ``format: uuid`` string: hyphenated 8-4-4-4-12 hex, stored and sent in canonical lowercase."""
+
+
+class Model(BaseModel):
+    """Base of the API's models: snake_case fields, camelCase aliases on the wire."""
+
+    model_config = ConfigDict(populate_by_name=True, validate_assignment=True)
+
+    def to_str(self) -> str:
+        """The model as a readable string (a pretty-printed ``to_dict()``)."""
+        return pprint.pformat(self.to_dict())
+
+    def to_json(self) -> str:
+        """The model as the JSON the API speaks (camelCase keys, ISO datetimes)."""
+        return self.model_dump_json(by_alias=True, exclude_none=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The model as a dict with the API's camelCase keys; unset optional fields left out."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+    @classmethod
+    def from_json(cls, json_str: str | bytes) -> Self:
+        """Parse and validate a JSON document into this model."""
+        return cls.model_validate_json(json_str)
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any] | None) -> Self | None:
+        """Validate a dict (camelCase or snake_case keys) into this model; ``None`` stays ``None``."""
+        if obj is None:
+            return None
+        return cls.model_validate(obj)
+
+
+class RequestModel(Model):
+    """A body the client sends: unknown keys are refused, so a typo cannot silently drop a field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ResponseModel(Model):
+    """A body the server sends: unknown keys are kept, so newer API fields survive a round trip."""
+
+    model_config = ConfigDict(extra="allow")
