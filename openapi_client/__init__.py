@@ -40,6 +40,37 @@ if TYPE_CHECKING:
     from openapi_client.models.session_init_create_data import SessionInitCreateData
     from openapi_client.retries import RetryPolicy
 
+__all__ = [
+    "ApiAttributeError",
+    "ApiClient",
+    "ApiConnectionError",
+    "ApiError",
+    "ApiException",
+    "ApiKeyError",
+    "ApiResponse",
+    "ApiResponseValidationError",
+    "ApiTimeoutError",
+    "ApiTypeError",
+    "ApiValueError",
+    "BadRequestException",
+    "Configuration",
+    "ConflictException",
+    "ForbiddenException",
+    "NotFoundException",
+    "OfferDisplay",
+    "OfferDisplayCreateData",
+    "OpenApiException",
+    "RequestOptions",
+    "RetryPolicy",
+    "ServiceException",
+    "SessionInit",
+    "SessionInitCreateData",
+    "UIEventsApi",
+    "UnauthorizedException",
+    "UnprocessableEntityException",
+    "__version__",
+]
+
 _EXPORTS: dict[str, str] = {
     "UIEventsApi": "openapi_client.api.ui_events_api",
     "ApiClient": "openapi_client.api_client",
@@ -53,29 +84,10 @@ _EXPORTS: dict[str, str] = {
     "SessionInit": "openapi_client.models.session_init",
     "SessionInitCreateData": "openapi_client.models.session_init_create_data",
     **dict.fromkeys(
-        [
-            "ApiAttributeError",
-            "ApiConnectionError",
-            "ApiException",
-            "ApiKeyError",
-            "ApiResponseValidationError",
-            "ApiTimeoutError",
-            "ApiTypeError",
-            "ApiValueError",
-            "BadRequestException",
-            "ConflictException",
-            "ForbiddenException",
-            "NotFoundException",
-            "OpenApiException",
-            "ServiceException",
-            "UnauthorizedException",
-            "UnprocessableEntityException",
-        ],
+        [name for name in __all__ if name.endswith(("Error", "Exception")) and name != "ApiError"],
         "openapi_client.exceptions",
     ),
 }
-
-__all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:

@@ -360,11 +360,7 @@ class ApiClient:
 
 def _may_retry(policy: RetryPolicy, retries: int, wait: float | None, deadline: float) -> bool:
     """Another attempt is allowed by the count, wanted (``wait`` set) and fits before the deadline."""
-    return (
-        wait is not None
-        and retries < policy.max_retries
-        and time.monotonic() + wait < deadline
-    )
+    return wait is not None and retries < policy.max_retries and time.monotonic() + wait < deadline
 
 
 def _clip(timeout: urllib3.Timeout, left: float) -> urllib3.Timeout:

@@ -87,7 +87,9 @@ def timeout_budget(timeout: urllib3.Timeout) -> float:
     """The longest a whole call (all attempts and waits) may take under these timeouts."""
     if isinstance(timeout.total, int | float):
         return float(timeout.total)
-    parts = [t for t in (timeout.connect_timeout, timeout.read_timeout) if isinstance(t, int | float)]
+    parts = [
+        t for t in (timeout.connect_timeout, timeout.read_timeout) if isinstance(t, int | float)
+    ]
     return float(sum(parts)) if parts else float("inf")
 
 

@@ -73,8 +73,11 @@ def input_error(error: ValidationError, param: str) -> OpenApiException:
             message = _UUID_HINT
         if item["type"].endswith("_type") or item["type"] == "model_attributes_type":
             is_type_error = True
-        problems.append(f"{location}: {message} (got {_preview(item.get('input'))})"
-                        if item["type"] != "missing" else f"{location}: field required")
+        problems.append(
+            f"{location}: {message} (got {_preview(item.get('input'))})"
+            if item["type"] != "missing"
+            else f"{location}: field required"
+        )
     first_loc = [str(p) for p in error.errors()[0]["loc"]] if error.errors() else []
     text = f"Invalid `{param}`: " + "; ".join(problems)
     exc_class = ApiTypeError if is_type_error else ApiValueError

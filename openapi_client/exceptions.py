@@ -156,8 +156,9 @@ def parse_api_errors(body: str | bytes | None) -> list[ApiError]:
         return []
     if not isinstance(decoded, list) or not all(isinstance(i, dict) for i in decoded):
         return []
-    from openapi_client.models.api_error import ApiError
     from pydantic import ValidationError
+
+    from openapi_client.models.api_error import ApiError
 
     try:
         return [ApiError.model_validate(item) for item in decoded]

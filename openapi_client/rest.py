@@ -65,7 +65,9 @@ def transport_errors(answer_started: bool = False) -> Iterator[None]:
     except (ProtocolError, OSError) as e:
         if answer_started:
             raise _connection_error("broken", f"Answer broken off: {_cause(e)}") from e
-        raise _connection_error("dropped", f"Connection closed before an answer: {_cause(e)}") from e
+        raise _connection_error(
+            "dropped", f"Connection closed before an answer: {_cause(e)}"
+        ) from e
     except HTTPError as e:
         raise _connection_error("other", f"HTTP failure: {_cause(e)}") from e
 

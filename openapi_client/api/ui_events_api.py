@@ -124,4 +124,3 @@ class UIEventsApi:
             f'<img src="{html.escape(url, quote=True)}" width="1" height="1" alt="" '
             'style="display:none">'
         )
-

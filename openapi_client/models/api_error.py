@@ -1,6 +1,6 @@
 """One item of the error array the API answers with on failure."""
 
-from pydantic import Field, StrictStr
+from pydantic import StrictStr
 
 from openapi_client.models._base import ResponseModel
 
