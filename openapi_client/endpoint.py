@@ -11,7 +11,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import ValidationError
 
 from openapi_client.exceptions import ApiTypeError, ApiValueError, OpenApiException
-from openapi_client.models._base import RequestModel, ResponseModel
+from openapi_client.models._base import UUID_ERROR, RequestModel, ResponseModel
 
 RequestT = TypeVar("RequestT", bound=RequestModel)
 ResponseT = TypeVar("ResponseT", bound=ResponseModel)
@@ -63,25 +63,26 @@ class Endpoint(Generic[RequestT, ResponseT]):
 
 
 def input_error(error: ValidationError, param: str) -> OpenApiException:
-    """One clear SDK error naming every bad field of a body, type errors first."""
+    """One SDK error naming every bad field: ``ApiTypeError`` if any value has the wrong type."""
     problems = []
     is_type_error = False
-    for item in error.errors(include_url=False):
+    items = error.errors(include_url=False)
+    for item in items:
         location = ".".join(str(p) for p in item["loc"]) or "(body)"
-        message = item["msg"]
-        if item["type"] == "string_pattern_mismatch" and "{8}-" in str(item.get("ctx", {})):
-            message = _UUID_HINT
-        if item["type"].endswith("_type") or item["type"] == "model_attributes_type":
-            is_type_error = True
-        problems.append(
-            f"{location}: {message} (got {_preview(item.get('input'))})"
-            if item["type"] != "missing"
-            else f"{location}: field required"
-        )
-    first_loc = [str(p) for p in error.errors()[0]["loc"]] if error.errors() else []
-    text = f"Invalid `{param}`: " + "; ".join(problems)
+        kind, value = item["type"], item.get("input")
+        if kind == "missing":
+            problems.append(f"{location}: field required")
+            continue
+        if kind == UUID_ERROR:
+            message = _UUID_HINT if isinstance(value, str) else "must be a UUID string or uuid.UUID"
+            is_type_error = is_type_error or not isinstance(value, str)
+        else:
+            message = item["msg"]
+            is_type_error = is_type_error or kind.endswith("_type")
+        problems.append(f"{location}: {message} (got {_preview(value)})")
+    first_loc = [str(p) for p in items[0]["loc"]] if items else []
     exc_class = ApiTypeError if is_type_error else ApiValueError
-    return exc_class(text, path_to_item=[param, *first_loc])
+    return exc_class(f"Invalid `{param}`: " + "; ".join(problems), path_to_item=[param, *first_loc])
 
 
 def _preview(value: object) -> str:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["ApiException", "RESTClientObject", "RESTResponse", "transport_errors"]
 
 _CHUNK = 64 * 1024
+_Opener = urllib3.PoolManager | urllib3.HTTPConnectionPool
 
 
 def _connection_error(kind: FailureKind, reason: str, timeout: bool = False) -> ApiConnectionError:
@@ -123,6 +124,7 @@ class RESTClientObject:
         if configuration.socket_options is not None:
             pool_args["socket_options"] = configuration.socket_options
         self.proxied = bool(configuration.proxy)
+        self._routes: dict[str, tuple[_Opener, str]] = {}
         self.pool_manager: urllib3.PoolManager
         if configuration.proxy:
             self.pool_manager = urllib3.ProxyManager(
@@ -142,17 +144,36 @@ class RESTClientObject:
         timeout: urllib3.Timeout,
     ) -> urllib3.BaseHTTPResponse:
         """One attempt, up to the answer's headers; the body is left to ``read_body``."""
+        route = self._routes.get(url)
+        if route is None or getattr(route[0], "pool", True) is None:  # new URL, or pool evicted
+            route = self._route(url)
+        opener, target = route
         with transport_errors():
-            return self.pool_manager.urlopen(
+            return opener.urlopen(
                 method,
-                url,
+                target,
                 body=body,
                 headers=headers,
                 timeout=timeout,
                 retries=False,
                 redirect=False,
                 preload_content=False,
+                assert_same_host=False,
             )
+
+    def _route(self, url: str) -> tuple[_Opener, str]:
+        """Who sends to ``url`` and what it is given: the host's pool and the path, found once.
+
+        Through a proxy the pool manager keeps the whole URL (it must, for plain http).
+        """
+        if self.proxied:
+            return self.pool_manager, url
+        pool = self.pool_manager.connection_from_url(url)
+        parsed = urllib3.util.parse_url(url)
+        route = (pool, parsed.request_uri)
+        if len(self._routes) < 64:  # bounded: query-string auth makes URLs vary
+            self._routes[url] = route
+        return route
 
     def request(
         self,
@@ -174,6 +195,7 @@ class RESTClientObject:
 
     def clear(self) -> None:
         """Close every pooled connection."""
+        self._routes.clear()
         self.pool_manager.clear()
 
 

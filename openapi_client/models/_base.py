@@ -7,23 +7,51 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 from typing_extensions import Self
 
 _UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 UUID_RE = re.compile(_UUID_PATTERN)
 
 
-def _uuid_instance_to_str(value: Any) -> Any:
-    """Let a ``uuid.UUID`` stand where the API takes a UUID string."""
-    return str(value) if isinstance(value, uuid.UUID) else value
+class _UuidString:
+    """Schema of a ``format: uuid`` field: a canonical lowercase string; ``uuid.UUID`` accepted.
+
+    Built as a pydantic-core schema so that strings are checked in Rust (no Python call per
+    field); only a ``uuid.UUID`` instance takes the Python branch that turns it into a string.
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        text = core_schema.str_schema(pattern=_UUID_PATTERN, to_lower=True, strict=True)
+        from_uuid = core_schema.chain_schema(
+            [
+                core_schema.is_instance_schema(uuid.UUID),
+                core_schema.no_info_plain_validator_function(str),
+            ]
+        )
+        return core_schema.json_or_python_schema(
+            json_schema=text,
+            python_schema=core_schema.union_schema(
+                [text, from_uuid],
+                custom_error_type=UUID_ERROR,
+                custom_error_message="Input should be a UUID such as 'f914eb07-a64f-51d8-b882-ff508a8c5c81'",
+            ),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "string", "format": "uuid"}
 
 
-UuidStr = Annotated[
-    str,
-    BeforeValidator(_uuid_instance_to_str),
-    StringConstraints(strict=True, pattern=_UUID_PATTERN, to_lower=True),
-]
+UUID_ERROR = "uuid_format"
+UuidStr = Annotated[str, _UuidString]
 """A ``format: uuid`` string: hyphenated 8-4-4-4-12 hex, stored and sent in canonical lowercase."""
 
 
