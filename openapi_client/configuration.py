@@ -167,6 +167,7 @@ class Configuration:
         self._file_handler: logging.Handler | None = None
         self._stream_handler: logging.Handler | None = None
         self._debug = False
+        self._saved_levels: dict[str, int] = {}
         self.logger_file = logger_file
         self.debug = debug
 
@@ -266,18 +267,25 @@ class Configuration:
 
     @debug.setter
     def debug(self, value: bool) -> None:
-        self._debug = bool(value)
+        value = bool(value)
+        if value == self._debug:
+            return
+        self._debug = value
         package_logger = self.logger["package_logger"]
-        level = logging.DEBUG if self._debug else logging.WARNING
-        for logger in self.logger.values():
-            logger.setLevel(level)
-        if self._debug and self._stream_handler is None and not _has_handler(package_logger):
-            handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(logging.Formatter(self.logger_format))
-            attach_redaction(handler)
-            package_logger.addHandler(handler)
-            self._stream_handler = handler
-        elif not self._debug and self._stream_handler is not None:
+        if value:  # remember the levels the application chose, to give them back later
+            self._saved_levels = {name: log.level for name, log in self.logger.items()}
+            for log in self.logger.values():
+                log.setLevel(logging.DEBUG)
+            if not _has_handler(package_logger):
+                handler = logging.StreamHandler(sys.stderr)
+                handler.setFormatter(logging.Formatter(self.logger_format))
+                attach_redaction(handler)
+                package_logger.addHandler(handler)
+                self._stream_handler = handler
+            return
+        for name, log in self.logger.items():
+            log.setLevel(self._saved_levels.get(name, logging.NOTSET))
+        if self._stream_handler is not None:
             package_logger.removeHandler(self._stream_handler)
             self._stream_handler = None
 
