@@ -33,6 +33,7 @@ from openapi_client.exceptions import (
     ApiConnectionError,
     ApiException,
     ApiResponseValidationError,
+    ApiTypeError,
     ApiValueError,
 )
 from openapi_client.rest import RESTClientObject, discard, read_body
@@ -61,6 +62,9 @@ class RequestOptions(TypedDict, total=False):
     """Extra headers for this call; they win over the client's default headers."""
     _host_index: int | None
     """Send this call to server ``n`` of ``Configuration.get_host_settings()``."""
+
+
+_OPTION_NAMES = frozenset(RequestOptions.__annotations__)
 
 
 class ApiResponse(Generic[T]):
@@ -131,14 +135,14 @@ class ApiClient:
         self._default_headers: dict[str, str] = {
             "User-Agent": f"openapi_client/{__version__} python/{_PYTHON}"
         }
-        if header_name is not None:
-            self.set_default_header(header_name, header_value or "")
-        if cookie:
-            self.set_default_header("Cookie", cookie)
         self._lock = threading.Lock()
         self._rest: RESTClientObject | None = None
         self._rest_key: tuple[Any, ...] | None = None
         self._state: _ClientState | None = None
+        if header_name is not None:
+            self.set_default_header(header_name, header_value or "")
+        if cookie:
+            self.set_default_header("Cookie", cookie)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -252,6 +256,11 @@ class ApiClient:
             url = state.urls[endpoint] = state.host + endpoint.path
         if not options:
             return endpoint.method, url, state.headers, payload, state.timeout
+        unknown = options.keys() - _OPTION_NAMES
+        if unknown:  # a misspelt option must not be silently ignored
+            raise ApiTypeError(
+                f"Got an unexpected keyword argument {min(unknown)!r} to method {endpoint.name}"
+            )
         headers = dict(state.headers)
         timeout = state.timeout
         if options.get("_request_timeout") is not None:
@@ -261,17 +270,25 @@ class ApiClient:
             url = self.configuration.get_host_from_settings(host_index) + endpoint.path
         content_type = options.get("_content_type")
         if content_type is not None:
+            if not isinstance(content_type, str):
+                raise ApiTypeError(f"_content_type must be a str, not {type(content_type).__name__}")
             if not content_type.lower().startswith(_JSON):
                 raise ApiValueError(
                     f"_content_type {content_type!r} is not supported; "
                     f"`{endpoint.name}` sends {_JSON}"
                 )
             headers["Content-Type"] = content_type
-        for name, value in (options.get("_headers") or {}).items():
+        extra_headers = options.get("_headers") or {}
+        if not isinstance(extra_headers, Mapping):
+            raise ApiTypeError(f"_headers must be a mapping, not {type(extra_headers).__name__}")
+        for name, value in extra_headers.items():
             check_header_value(name, value)
             headers[name] = value
         auth = options.get("_request_auth")
         if auth is not None:
+            for setting in self.configuration.auth_settings().values():  # replaced, not added to
+                if headers.get(setting["key"]) == setting["value"]:
+                    del headers[setting["key"]]
             url = _apply_auth(auth, headers, url)
         _refuse_insecure(self.configuration, url, headers)
         return endpoint.method, url, headers, payload, timeout
@@ -308,7 +325,7 @@ class ApiClient:
                     logger.debug("attempt %d failed (%s); retrying", retries + 1, error.reason)
             else:
                 if debug:
-                    _log_response(response, data, started)
+                    _log_response(response, data, started, state.token)
                 if not policy.retries_status(response.status):
                     return response, data, retries
                 wait = policy.wait_before_retry(retries + 1, response.headers)
@@ -405,6 +422,8 @@ def _scrub(text: str, token: str | None) -> str:
 
 
 def _apply_auth(auth: Mapping[str, str], headers: dict[str, str], url: str) -> str:
+    if not isinstance(auth, Mapping):
+        raise ApiTypeError(f"_request_auth must be a mapping, not {type(auth).__name__}")
     where, key, value = auth.get("in", "header"), auth.get("key"), auth.get("value")
     if not key or value is None:
         raise ApiValueError("_request_auth needs 'key' and 'value'")
@@ -456,9 +475,13 @@ def _log_request(
     )  # fmt: skip
 
 
-def _log_response(response: urllib3.BaseHTTPResponse, data: bytes, started: float) -> None:
+def _log_response(
+    response: urllib3.BaseHTTPResponse, data: bytes, started: float, token: str | None
+) -> None:
+    # A server may echo the token back (in an error message or a header): scrub it here too.
+    headers = {k: _scrub(v, token) for k, v in redact_headers(response.headers).items()}
+    body = _scrub(data[: 2048 + len(token or "")].decode("utf-8", "replace"), token)[:2048]
     logger.debug(
         "HTTP response: %d %s after %.1f ms headers=%s body=%s",
-        response.status, response.reason, (time.monotonic() - started) * 1000,
-        redact_headers(response.headers), data[:2048].decode("utf-8", "replace"),
+        response.status, response.reason, (time.monotonic() - started) * 1000, headers, body,
     )  # fmt: skip

@@ -12,6 +12,7 @@ import importlib.metadata
 import logging
 import os
 import platform
+import re
 import sys
 from collections.abc import Mapping
 from functools import lru_cache
@@ -30,7 +31,10 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 10.0
 DEFAULT_TIMEOUT = urllib3.Timeout(connect=DEFAULT_CONNECT_TIMEOUT, read=DEFAULT_READ_TIMEOUT)
 DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
+MAX_TIMEOUT_SECONDS = 1e9
+"""Longer timeouts overflow the socket layer (and mean "never"; 1e9 s is 31 years)."""
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 TimeoutSetting = float | int | tuple[float, float] | urllib3.Timeout | None
 
 
@@ -67,8 +71,10 @@ def _timeout_from_hashable(value: float | tuple[float, float]) -> urllib3.Timeou
 def _seconds(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ApiTypeError(f"timeout: expected seconds as a number, got {type(value).__name__}")
-    if not value > 0 or value == float("inf"):
-        raise ApiValueError(f"timeout: must be a positive finite number of seconds, got {value!r}")
+    if not 0 < value <= MAX_TIMEOUT_SECONDS:  # also refuses NaN, inf and ints beyond float
+        raise ApiValueError(
+            f"timeout: must be a positive number of seconds up to {MAX_TIMEOUT_SECONDS:g}"
+        )
     return float(value)
 
 
@@ -80,6 +86,10 @@ def to_timeout(value: TimeoutSetting) -> urllib3.Timeout:
         raise ApiValueError("timeout: None would wait forever; give seconds")
     if isinstance(value, list):
         value = tuple(value)
+    try:
+        hash(value)
+    except TypeError:  # a dict, a set, a pair holding a list: not seconds
+        raise ApiTypeError(f"timeout: expected seconds, got {type(value).__name__}") from None
     return _timeout_from_hashable(value)
 
 
@@ -94,12 +104,21 @@ def timeout_budget(timeout: urllib3.Timeout) -> float:
 
 
 def check_header_value(name: str, value: str) -> None:
-    """Refuse header names and values that could split a request (CR, LF, NUL)."""
+    """Refuse headers that could split a request (CR, LF, NUL), break its framing, or that
+    HTTP cannot carry (a name that is not a token, a value that is not Latin-1)."""
     for text, what in ((name, "name"), (value, "value")):
         if not isinstance(text, str):
             raise ApiTypeError(f"header {name!r}: {what} must be a str, got {type(text).__name__}")
         if "\r" in text or "\n" in text or "\0" in text:
             raise ApiValueError(f"header {name!r}: {what} must not contain CR, LF or NUL")
+    if not _HEADER_NAME.fullmatch(name):
+        raise ApiValueError(f"header {name!r}: name must be an HTTP token such as 'X-Trace-Id'")
+    if name.lower() in ("content-length", "transfer-encoding"):
+        raise ApiValueError(f"header {name!r}: the SDK sets it from the body")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise ApiValueError(f"header {name!r}: value must be Latin-1 text") from None
 
 
 class Configuration:
@@ -226,6 +245,8 @@ class Configuration:
         """The URL of server ``index`` (None: the first), with its variables filled in."""
         if index is None:
             index = 0
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise ApiTypeError(f"host index must be an int, got {type(index).__name__}")
         servers = servers if servers is not None else self.get_host_settings()
         if not 0 <= index < len(servers):
             raise ApiValueError(
@@ -373,8 +394,11 @@ def _redact_url(url: str | None) -> str | None:
 def _check_host(value: object) -> str:
     if not isinstance(value, str):
         raise ApiTypeError(f"host must be a str URL, got {type(value).__name__}")
-    parsed = urllib3.util.parse_url(value)
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    try:
+        parsed = urllib3.util.parse_url(value)
+    except urllib3.exceptions.LocationParseError:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         raise ApiValueError(f"host must be an http:// or https:// URL, got {value!r}")
     return value.rstrip("/")
 
@@ -403,6 +427,8 @@ def _check_positive_int(name: str) -> Any:
 def _check_headers(value: Mapping[str, str] | None) -> dict[str, str] | None:
     if value is None:
         return None
+    if not isinstance(value, Mapping):
+        raise ApiTypeError(f"proxy_headers must be a mapping, got {type(value).__name__}")
     for name, header_value in value.items():
         check_header_value(name, header_value)
     return dict(value)

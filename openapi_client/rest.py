@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import ssl
 import time
 from collections.abc import Iterator, Mapping
@@ -64,13 +65,21 @@ def transport_errors(answer_started: bool = False) -> Iterator[None]:
     except ProxyError as e:
         raise _connection_error("proxy", f"Proxy failure: {_cause(e)}") from e
     except (ProtocolError, OSError) as e:
-        if answer_started:
+        if answer_started or _garbled_answer(e):
             raise _connection_error("broken", f"Answer broken off: {_cause(e)}") from e
         raise _connection_error(
             "dropped", f"Connection closed before an answer: {_cause(e)}"
         ) from e
     except HTTPError as e:
         raise _connection_error("other", f"HTTP failure: {_cause(e)}") from e
+
+
+def _garbled_answer(error: BaseException) -> bool:
+    """Bytes came back but were not an HTTP answer: the server may have acted on the request."""
+    inner = error.args[-1] if error.args else None
+    return isinstance(inner, http.client.HTTPException) and not isinstance(
+        inner, http.client.RemoteDisconnected  # closed without a byte: nothing was answered
+    )
 
 
 def _cause(error: BaseException) -> str:
@@ -194,9 +203,14 @@ class RESTClientObject:
         return RESTResponse(response, read_body(response, max_bytes, deadline))
 
     def clear(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (in-flight ones are closed when released)."""
         self._routes.clear()
-        self.pool_manager.clear()
+        pools = self.pool_manager.pools
+        held = [pools.get(key) for key in pools.keys()]  # noqa: SIM118 - it has no __iter__
+        self.pool_manager.clear()  # urllib3 2.8 drops its pools without closing them
+        for pool in held:
+            if pool is not None:
+                pool.close()
 
 
 def read_body(response: urllib3.BaseHTTPResponse, max_bytes: int, deadline: float) -> bytes:

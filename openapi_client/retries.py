@@ -70,7 +70,8 @@ class RetryPolicy:
 
     def backoff(self, retry_number: int) -> float:
         """Seconds to wait before retry ``retry_number`` (1-based): exponential, capped, jittered."""
-        base = min(self.max_backoff, self.initial_backoff * 2.0 ** (retry_number - 1))
+        exponent = min(retry_number - 1, 64)  # 2.0 ** 1024 would overflow
+        base = min(self.max_backoff, self.initial_backoff * 2.0**exponent)
         return base * (1 - self.jitter * random.random())
 
     def wait_before_retry(

@@ -1,0 +1,53 @@
+"""Shared fixtures: a recording loopback server and clients pointed at it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))  # so tests can `import support`
+
+from support import RecordingServer, make_client
+
+from openapi_client import ApiClient, Configuration, UIEventsApi
+
+
+@pytest.fixture
+def recording_server() -> Iterator[RecordingServer]:
+    """A started ``RecordingServer`` on a free 127.0.0.1 port, stopped after the test."""
+    with RecordingServer() as server:
+        yield server
+
+
+@pytest.fixture
+def client(recording_server: RecordingServer) -> Iterator[ApiClient]:
+    """An ``ApiClient`` pointed at ``recording_server`` with retries off; closed after the test."""
+    with make_client(recording_server, retries=0) as api_client:
+        yield api_client
+
+
+@pytest.fixture
+def api(client: ApiClient) -> UIEventsApi:
+    """``UIEventsApi`` over ``client``."""
+    return UIEventsApi(client)
+
+
+@pytest.fixture(autouse=True)
+def _restore_global_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Undo what a test may change globally: default config/client, logger levels, $ENGINE_API_HOST."""
+    monkeypatch.delenv("ENGINE_API_HOST", raising=False)
+    saved_config, saved_client = Configuration._default, ApiClient._default
+    loggers = [logging.getLogger(name) for name in ("openapi_client", "urllib3")]
+    saved = [(logger, logger.level, list(logger.handlers)) for logger in loggers]
+    yield
+    Configuration._default, ApiClient._default = saved_config, saved_client
+    for logger, level, handlers in saved:
+        logger.setLevel(level)
+        for handler in logger.handlers:
+            if handler not in handlers:
+                logger.removeHandler(handler)
+                handler.close()

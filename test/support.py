@@ -1,0 +1,299 @@
+"""A loopback HTTP server for the SDK's own tests: records every request, answers from a queue.
+
+``RecordingServer`` listens on 127.0.0.1 on a free port, serves each connection in its own
+thread with HTTP/1.1 keep-alive, and keeps what it received (method, path, headers, body).
+Each answer comes from a programmable queue of ``Canned`` responses; when the queue is empty it
+answers like the API would: 201 with an ``OfferDisplay`` or ``SessionInit`` that echoes the
+UUIDs of the request, so a test can tell which answer belongs to which call.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import email.message
+import itertools
+import json
+import socket
+import ssl
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from openapi_client import ApiClient, Configuration, UIEventsApi
+
+TOKEN = "pk_test_recording_token"
+CREATED_BY = "0f4d9f3e-5d0b-4b8e-9e4f-6c1f2a3b4c5d"
+CREATED_AT = "2021-05-01T12:30:00.000Z"
+OFFER_DISPLAYS = "/uiEvent/offerDisplays"
+SESSION_INITS = "/uiEvent/sessionInits"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request as the server received it."""
+
+    method: str
+    path: str
+    headers: email.message.Message
+    """Case-insensitive: ``headers["authorization"]`` and ``headers["Authorization"]`` agree."""
+    body: bytes
+    connection: int
+    """Which accepted connection carried it (1, 2, ...)."""
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class Canned:
+    """One programmed answer. A dict or list body is sent as JSON."""
+
+    status: int = 201
+    body: bytes | str | dict[str, Any] | list[Any] = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> tuple[bytes, dict[str, str]]:
+        headers = dict(self.headers)
+        if isinstance(self.body, dict | list):
+            data = json.dumps(self.body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        elif isinstance(self.body, str):
+            data = self.body.encode()
+        else:
+            data = self.body
+        headers.setdefault("Content-Length", str(len(data)))
+        return data, headers
+
+
+def offer_display_answer(request_body: dict[str, Any], event_id: int = 1) -> dict[str, Any]:
+    """The ``OfferDisplay`` the API would answer for this request body."""
+    return {
+        "id": event_id,
+        "uuid": str(uuid.uuid4()),
+        "leadUuid": request_body["leadUuid"],
+        "rateTableUuid": request_body["rateTableUuid"],
+        "offerUuid": request_body["offerUuid"],
+        "createdAt": CREATED_AT,
+        "createdBy": CREATED_BY,
+    }
+
+
+def session_init_answer(request_body: dict[str, Any], event_id: int = 1) -> dict[str, Any]:
+    """The ``SessionInit`` the API would answer for this request body."""
+    return {
+        "id": event_id,
+        "uuid": str(uuid.uuid4()),
+        "sessionUuid": request_body.get("sessionUuid") or str(uuid.uuid4()),
+        "createdAt": CREATED_AT,
+        "createdBy": CREATED_BY,
+    }
+
+
+def _default_answer(path: str, body: bytes, event_id: int) -> Canned:
+    try:
+        document = json.loads(body) if body else {}
+    except ValueError:
+        return Canned(400, [{"message": "Body is not JSON"}])
+    if not isinstance(document, dict):
+        return Canned(400, [{"message": "Body must be an object"}])
+    path = path.split("?", 1)[0]
+    try:
+        if path.endswith(OFFER_DISPLAYS):
+            return Canned(201, offer_display_answer(document, event_id))
+        if path.endswith(SESSION_INITS):
+            return Canned(201, session_init_answer(document, event_id))
+    except KeyError as missing:
+        return Canned(400, [{"attribute": str(missing), "message": "is required"}])
+    return Canned(404, [{"message": f"No route for {path}"}])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: RecordingServer
+    timeout = 30  # an idle keep-alive connection ends by itself eventually
+
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(5)
+            self.request.do_handshake()  # in this connection's thread, not the accept loop
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self._answer()
+
+    do_GET = do_PUT = do_PATCH = do_DELETE = do_POST
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        canned = self.server.record(
+            Recorded(self.command, self.path, self.headers, body, self._connection_number())
+        )
+        data, headers = canned.encode()
+        self.send_response(canned.status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _connection_number(self) -> int:
+        return self.server.connection_number(self.request)
+
+
+class RecordingServer(ThreadingHTTPServer):
+    """Records every request; answers from ``enqueue``d responses, else like the API."""
+
+    daemon_threads = False  # handler threads are joined in ``stop``
+    block_on_close = True
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self._ssl_context = ssl_context
+        self._lock = threading.Condition()
+        self._requests: list[Recorded] = []
+        self._queue: collections.deque[Canned] = collections.deque()
+        self._responder: Callable[[Recorded], Canned] | None = None
+        self._connections: dict[int, int] = {}  # id(socket) -> connection number
+        self._open: set[socket.socket] = set()
+        self._numbers = itertools.count(1)
+        self.connections_opened = 0
+        self.errors: list[BaseException] = []
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.server_address[1]}"
+
+    def start(self) -> RecordingServer:
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, hang up every open connection and join all threads."""
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        with self._lock:
+            still_open = list(self._open)
+        for sock in still_open:
+            with contextlib.suppress(OSError):  # already gone
+                sock.shutdown(socket.SHUT_RDWR)
+        self.server_close()  # joins the handler threads (block_on_close)
+
+    def __enter__(self) -> RecordingServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- socketserver hooks ------------------------------------------------------------------
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = self.socket.accept()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body go apart
+        if self._ssl_context is not None:
+            sock = self._ssl_context.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False
+            )
+        with self._lock:
+            self.connections_opened += 1
+            self._connections[id(sock)] = next(self._numbers)
+            self._open.add(sock)
+            self._lock.notify_all()
+        return sock, address
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._lock:
+            self._open.discard(request)
+            self._lock.notify_all()
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if error is not None:
+            with self._lock:
+                self.errors.append(error)
+
+    # -- what the handlers call ---------------------------------------------------------------
+
+    def connection_number(self, sock: socket.socket) -> int:
+        with self._lock:
+            return self._connections.get(id(sock), 0)
+
+    def record(self, request: Recorded) -> Canned:
+        with self._lock:
+            self._requests.append(request)
+            event_id = len(self._requests)
+            canned = self._queue.popleft() if self._queue else None
+            responder = self._responder
+            self._lock.notify_all()
+        if canned is not None:
+            return canned
+        if responder is not None:
+            return responder(request)
+        return _default_answer(request.path, request.body, event_id)
+
+    # -- what the tests call -----------------------------------------------------------------
+
+    def enqueue(
+        self,
+        status: int = 201,
+        body: bytes | str | dict[str, Any] | list[Any] = b"",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer the next request not yet answered with this (first in, first out)."""
+        with self._lock:
+            self._queue.append(Canned(status, body, headers or {}))
+
+    def respond_with(self, responder: Callable[[Recorded], Canned] | None) -> None:
+        """Compute every answer (once the queue is empty) with ``responder``."""
+        with self._lock:
+            self._responder = responder
+
+    @property
+    def requests(self) -> list[Recorded]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._open)
+
+    def wait_open_connections_at_most(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until no more than ``count`` connections are open; False if it did not happen."""
+        with self._lock:
+            return self._lock.wait_for(lambda: len(self._open) <= count, timeout)
+
+
+def make_client(server: RecordingServer, **settings: Any) -> ApiClient:
+    """An ``ApiClient`` pointed at ``server`` with the test token; ``settings`` go to Configuration."""
+    settings.setdefault("access_token", TOKEN)
+    return ApiClient(Configuration(host=server.url, **settings))
+
+
+def make_api(server: RecordingServer, **settings: Any) -> UIEventsApi:
+    """A ``UIEventsApi`` over ``make_client(server, **settings)`` (close its ``api_client``)."""
+    return UIEventsApi(make_client(server, **settings))

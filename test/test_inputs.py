@@ -1,0 +1,295 @@
+"""Bad input raises an SDK input error before any byte is sent; the pixel helper checks its UUIDs."""
+
+from __future__ import annotations
+
+import html
+import uuid
+from typing import Any
+
+import pytest
+from support import TOKEN, RecordingServer
+
+from openapi_client import (
+    ApiClient,
+    ApiTypeError,
+    ApiValueError,
+    Configuration,
+    OfferDisplayCreateData,
+    OpenApiException,
+    UIEventsApi,
+)
+
+LEAD = "f914eb07-a64f-51d8-b882-ff508a8c5c81"
+RATE_TABLE = "952a1184-d369-5958-9a0f-bec903e11c48"
+OFFER = "3426f971-1aa5-5cb0-91a9-cf2edcfa5dfa"
+OFFER_BODY = {"leadUuid": LEAD, "rateTableUuid": RATE_TABLE, "offerUuid": OFFER}
+
+
+@pytest.fixture
+def nothing_sent(recording_server: RecordingServer) -> Any:
+    """After the test, assert that the server received no request at all."""
+    yield
+    assert recording_server.requests == []
+    assert recording_server.connections_opened == 0
+
+
+# -- request bodies --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad", ["not-a-uuid", "f914eb07a64f51d8b882ff508a8c5c81", "", LEAD + "0", " " + LEAD]
+)
+def test_invalid_uuid_names_the_field_and_the_parameter(
+    api: UIEventsApi, nothing_sent: None, bad: str
+) -> None:
+    with pytest.raises(ApiValueError) as caught:
+        api.create_offer_display({**OFFER_BODY, "leadUuid": bad})
+
+    message = str(caught.value)
+    assert "leadUuid" in message
+    assert "offer_display_create_data" in message
+    assert "rateTableUuid" not in message
+    assert caught.value.path_to_item == ["offer_display_create_data", "leadUuid"]
+
+
+def test_invalid_session_uuid_names_session_parameter(api: UIEventsApi, nothing_sent: None) -> None:
+    with pytest.raises(ApiValueError, match="sessionUuid") as caught:
+        api.create_session_init({"sessionUuid": "123"})
+
+    assert "session_init_create_data" in str(caught.value)
+
+
+@pytest.mark.parametrize("missing", ["leadUuid", "rateTableUuid", "offerUuid"])
+def test_missing_required_field_is_refused(
+    api: UIEventsApi, nothing_sent: None, missing: str
+) -> None:
+    body = {k: v for k, v in OFFER_BODY.items() if k != missing}
+
+    with pytest.raises(ApiValueError, match=f"{missing}: field required"):
+        api.create_offer_display(body)
+
+
+@pytest.mark.parametrize("value", [12345, 1.5, b"bytes", ["list"], True])
+def test_wrong_type_for_uuid_field_is_a_type_error(
+    api: UIEventsApi, nothing_sent: None, value: Any
+) -> None:
+    with pytest.raises(ApiTypeError, match="offerUuid"):
+        api.create_offer_display({**OFFER_BODY, "offerUuid": value})
+
+
+@pytest.mark.parametrize("body", ["{}", [OFFER_BODY], 42, object()])
+def test_body_that_is_not_a_dict_or_model_is_a_type_error(
+    api: UIEventsApi, nothing_sent: None, body: Any
+) -> None:
+    with pytest.raises(ApiTypeError, match="offer_display_create_data") as caught:
+        api.create_offer_display(body)
+
+    assert isinstance(caught.value, TypeError)
+    assert type(body).__name__ in str(caught.value)
+
+
+def test_body_model_of_the_other_operation_is_a_type_error(
+    api: UIEventsApi, nothing_sent: None
+) -> None:
+    with pytest.raises(ApiTypeError, match="session_init_create_data"):
+        api.create_session_init(OfferDisplayCreateData(**OFFER_BODY))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "extra", [{"leadUUID": LEAD}, {"subAccountUuid": LEAD}, {"lead_uuid_typo": LEAD}]
+)
+def test_unknown_key_is_refused(api: UIEventsApi, nothing_sent: None, extra: Any) -> None:
+    with pytest.raises(ApiValueError, match=next(iter(extra))):
+        api.create_offer_display({**OFFER_BODY, **extra})
+
+
+def test_unknown_key_in_session_body_is_refused(api: UIEventsApi, nothing_sent: None) -> None:
+    with pytest.raises(ApiValueError, match="session_uuid_typo"):
+        api.create_session_init({"session_uuid_typo": LEAD})
+
+
+def test_missing_body_for_create_offer_display_is_refused(
+    api: UIEventsApi, nothing_sent: None
+) -> None:
+    with pytest.raises(ApiValueError, match="offer_display_create_data"):
+        api.create_offer_display()
+    with pytest.raises(ApiValueError, match="offer_display_create_data"):
+        api.create_offer_display_with_http_info(None)
+    with pytest.raises(ApiValueError, match="offer_display_create_data"):
+        api.create_offer_display_without_preload_content()
+
+
+def test_input_errors_are_sdk_exceptions_and_builtin_ones(api: UIEventsApi) -> None:
+    with pytest.raises(OpenApiException):
+        api.create_offer_display({})
+    with pytest.raises(ValueError, match="leadUuid"):
+        api.create_offer_display({**OFFER_BODY, "leadUuid": "x"})
+    with pytest.raises(TypeError):
+        api.create_offer_display("x")  # type: ignore[arg-type]
+
+
+# -- per-call options ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Trace": "a\r\nX-Injected: 1"},
+        {"X-Trace": "a\nb"},
+        {"X-Trace": "a\rb"},
+        {"X-Trace": "a\0b"},
+        {"X-Bad\r\nName": "v"},
+    ],
+)
+def test_header_with_cr_or_lf_is_refused(
+    api: UIEventsApi, nothing_sent: None, headers: dict[str, str]
+) -> None:
+    with pytest.raises(ApiValueError, match="CR, LF"):
+        api.create_session_init(_headers=headers)
+
+
+def test_non_string_header_value_is_a_type_error(api: UIEventsApi, nothing_sent: None) -> None:
+    with pytest.raises(ApiTypeError):
+        api.create_session_init(_headers={"X-Count": 3})  # type: ignore[dict-item]
+
+
+def test_default_header_with_newline_is_refused(client: ApiClient, nothing_sent: None) -> None:
+    with pytest.raises(ApiValueError):
+        client.set_default_header("X-Trace", "a\r\nb")
+    with pytest.raises(ApiValueError):
+        client.user_agent = "agent\n"
+
+    assert "X-Trace" not in client.default_headers
+
+
+def test_request_auth_value_with_newline_is_refused(api: UIEventsApi, nothing_sent: None) -> None:
+    with pytest.raises(ApiValueError):
+        api.create_session_init(
+            _request_auth={"in": "header", "key": "Authorization", "value": "Bearer a\r\nX: y"}
+        )
+
+
+@pytest.mark.parametrize("auth", [{"in": "header"}, {"in": "body", "key": "k", "value": "v"}])
+def test_incomplete_or_unknown_request_auth_is_refused(
+    api: UIEventsApi, nothing_sent: None, auth: dict[str, str]
+) -> None:
+    with pytest.raises(ApiValueError, match="_request_auth"):
+        api.create_session_init(_request_auth=auth)
+
+
+@pytest.mark.parametrize(
+    ("timeout", "error"),
+    [
+        (0, ApiValueError),
+        (-1, ApiValueError),
+        (float("nan"), ApiValueError),
+        (float("inf"), ApiValueError),
+        ((1,), ApiValueError),
+        ((1, 2, 3), ApiValueError),
+        ((0, 5), ApiValueError),
+        ("5", ApiTypeError),
+        ((1, "2"), ApiTypeError),
+        (True, ApiTypeError),
+    ],
+)
+def test_bad_request_timeout_is_refused(
+    api: UIEventsApi, nothing_sent: None, timeout: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match="timeout"):
+        api.create_session_init(_request_timeout=timeout)
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "5", (1,), None])
+def test_bad_configured_timeout_is_refused(timeout: Any) -> None:
+    with pytest.raises((ApiValueError, ApiTypeError), match="timeout"):
+        Configuration(timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    ("retries", "error"), [("3", ApiTypeError), (1.5, ApiTypeError), (-1, ApiValueError)]
+)
+def test_bad_retries_setting_is_refused(retries: Any, error: type[Exception]) -> None:
+    with pytest.raises(error, match="retries"):
+        Configuration(retries=retries)
+    config = Configuration()
+    with pytest.raises(error, match="retries"):
+        config.retries = retries
+
+
+@pytest.mark.parametrize("token", ["pk\nx", "pk\r\nX-Injected: 1", "pk\0", " pk", "pk "])
+def test_token_with_newline_or_padding_is_refused(token: str) -> None:
+    with pytest.raises(ApiValueError, match="access_token"):
+        Configuration(access_token=token)
+
+
+def test_token_set_later_is_checked_and_old_one_kept(
+    client: ApiClient, recording_server: RecordingServer
+) -> None:
+    with pytest.raises(ApiValueError):
+        client.configuration.access_token = "pk\r\nX-Injected: 1"
+    with pytest.raises(ApiTypeError):
+        client.configuration.access_token = 123  # type: ignore[assignment]
+
+    UIEventsApi(client).create_session_init()
+
+    assert recording_server.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"
+    assert "X-Injected" not in recording_server.requests[0].headers
+
+
+# -- the pixel helper ------------------------------------------------------------------------
+
+
+def pixel_api(host: str = "https://api.engine.tech") -> UIEventsApi:
+    return UIEventsApi(ApiClient(Configuration(host=host)))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("nope", RATE_TABLE, OFFER),
+        (LEAD, "../../admin", OFFER),
+        (LEAD, RATE_TABLE, OFFER + "/x"),
+        (LEAD, RATE_TABLE, None),
+        (LEAD, RATE_TABLE, 5),
+        (LEAD, RATE_TABLE, f'{OFFER}"><script>'),
+    ],
+)
+def test_pixel_helper_refuses_non_uuids(args: tuple[Any, Any, Any]) -> None:
+    api = pixel_api()
+    with pytest.raises(ValueError, match="must be a UUID"):
+        api.offer_display_pixel_url(*args)
+    with pytest.raises(ValueError, match="must be a UUID"):
+        api.offer_display_pixel_img_tag(*args)
+
+
+def test_pixel_url_follows_documented_pattern() -> None:
+    url = pixel_api().offer_display_pixel_url(LEAD, RATE_TABLE, OFFER)
+
+    assert url == (
+        f"https://api.engine.tech/uiEvent/offerDisplays/{LEAD}/{RATE_TABLE}/{OFFER}/pixel.gif"
+    )
+
+
+def test_pixel_url_accepts_uuid_instances_and_uppercase() -> None:
+    url = pixel_api().offer_display_pixel_url(uuid.UUID(LEAD), RATE_TABLE.upper(), OFFER)
+
+    assert f"/{LEAD}/{RATE_TABLE}/{OFFER}/pixel.gif" in url
+
+
+def test_pixel_url_uses_configured_host() -> None:
+    url = pixel_api("http://127.0.0.1:8080/prefix").offer_display_pixel_url(LEAD, LEAD, LEAD)
+
+    assert url.startswith("http://127.0.0.1:8080/prefix/uiEvent/offerDisplays/")
+
+
+def test_pixel_img_tag_is_html_escaped() -> None:
+    api = pixel_api('https://cdn.example.test/a&b"c')
+
+    tag = api.offer_display_pixel_img_tag(LEAD, RATE_TABLE, OFFER)
+
+    url = api.offer_display_pixel_url(LEAD, RATE_TABLE, OFFER)
+    assert tag.startswith(f'<img src="{html.escape(url, quote=True)}"')
+    assert "a&amp;b&quot;c" in tag
+    assert 'width="1" height="1"' in tag
+    assert tag.endswith(">")
+    assert tag.count('"') % 2 == 0
