@@ -1,0 +1,522 @@
+"""A scriptable raw TCP server on 127.0.0.1, for the faults an HTTP server library cannot make.
+
+Each accepted connection reads one request in full (headers and ``Content-Length`` body),
+records it as an attempt, then plays the next scripted behaviour and closes::
+
+    with FaultServer(answer(503), answer(503), then=answer(201, OFFER_DISPLAY)) as server:
+        ...  # point the SDK at server.url
+        assert server.attempts == 3
+
+Behaviours: ``answer``, ``close_without_answer``, ``reset`` (RST instead of FIN), ``hang``
+(never answers), ``trickle`` (headers at once, then the body a byte at a time),
+``reset_mid_body``, ``stream`` (a large body, with or without ``Content-Length``) and
+``redirect``. Nothing here sleeps: every wait is on the server's ``released`` event, which
+``stop()`` sets, so tearing a server down ends every behaviour at once.
+
+Also here, for the tests that use it: canned valid answers, a port that refuses connections,
+and a check that a client's pool has every connection back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import selectors
+import socket
+import struct
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+
+_READ_LIMIT = 1 << 20  # a request larger than this is a bug in the test
+_CONNECTION_READ_TIMEOUT = 10.0  # a client that connects but never sends; stop() ends it first
+_JOIN_SECONDS = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """One request as received: header names lower-cased."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Connection:
+    """What a behaviour acts on: the accepted socket and the server's teardown event."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        released: threading.Event,
+        server: FaultServer,
+        request: Request | None = None,
+    ) -> None:
+        self.sock = sock
+        self.request = request
+        self.released = released
+        self._server = server
+
+    def send(self, data: bytes) -> None:
+        """Send bytes (raises OSError once the client has gone) and count them."""
+        self.sock.sendall(data)
+        self._server._count_sent(len(data))
+
+    def rst(self) -> None:
+        """Abort the connection: SO_LINGER 0 makes close() send RST instead of FIN."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class Behaviour:
+    """What to do with one request; ``name`` is for test ids and failure messages."""
+
+    name: str
+    run: Callable[[Connection], None]
+
+
+def _head(status: int, headers: dict[str, str], reason: str | None = None) -> bytes:
+    lines = [f"HTTP/1.1 {status} {reason if reason is not None else _reason(status)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def _as_bytes(body: bytes | str | Any) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return json.dumps(body).encode()
+
+
+def answer(
+    status: int = 201,
+    body: bytes | str | Any = b"",
+    headers: dict[str, str] | None = None,
+    *,
+    content_type: str | None = "application/json",
+    reason: str | None = None,
+) -> Behaviour:
+    """A complete answer, then close. ``body`` may be bytes, text or a JSON-able value."""
+    payload = _as_bytes(body)
+    all_headers = {"Connection": "close"}
+    if content_type is not None:
+        all_headers["Content-Type"] = content_type
+    all_headers.update(headers or {})
+    if not any(name.lower() == "content-length" for name in all_headers):
+        all_headers["Content-Length"] = str(len(payload))
+    raw = _head(status, all_headers, reason) + payload
+
+    def run(conn: Connection) -> None:
+        conn.send(raw)
+
+    extra = f" {','.join(f'{k}={v}' for k, v in (headers or {}).items())}" if headers else ""
+    return Behaviour(f"answer {status}{extra}", run)
+
+
+def redirect(location: str, status: int = 302) -> Behaviour:
+    """A redirect to ``location`` (the client must not follow it)."""
+    return answer(status, b"", {"Location": location}, content_type=None)
+
+
+def send_raw(data: bytes, name: str = "raw bytes") -> Behaviour:
+    """Send ``data`` as it is (e.g. something that is not HTTP), then close."""
+    return Behaviour(name, lambda conn: conn.send(data))
+
+
+def close_without_answer() -> Behaviour:
+    """Read the request, then close the connection (FIN) without a byte of answer."""
+
+    def run(conn: Connection) -> None:
+        conn.sock.shutdown(socket.SHUT_RDWR)
+
+    return Behaviour("close without answer", run)
+
+
+def reset() -> Behaviour:
+    """Read the request, then abort the connection with RST."""
+    return Behaviour("reset", lambda conn: conn.rst())
+
+
+def hang() -> Behaviour:
+    """Read the request and never answer; released (and closed) when the server stops."""
+    return Behaviour("hang", lambda conn: conn.released.wait())
+
+
+def trickle(
+    status: int = 201,
+    body: bytes | str | Any = b"",
+    headers: dict[str, str] | None = None,
+    *,
+    every: float = 0.1,
+) -> Behaviour:
+    """Headers (with the full ``Content-Length``) at once, then the body one byte per ``every``."""
+    payload = _as_bytes(body)
+    all_headers = {
+        "Content-Type": "application/json",
+        "Content-Length": str(len(payload)),
+        "Connection": "close",
+        **(headers or {}),
+    }
+
+    def run(conn: Connection) -> None:
+        conn.send(_head(status, all_headers))
+        for index in range(len(payload)):
+            if conn.released.wait(every):
+                return
+            conn.send(payload[index : index + 1])
+
+    return Behaviour(f"trickle {status} 1 byte/{every}s", run)
+
+
+def reset_mid_body(
+    status: int = 201, body: bytes | str | Any = b"", headers: dict[str, str] | None = None
+) -> Behaviour:
+    """Headers promising the whole body, half of it, then RST."""
+    payload = _as_bytes(body)
+    all_headers = {
+        "Content-Type": "application/json",
+        "Content-Length": str(len(payload)),
+        **(headers or {}),
+    }
+
+    def run(conn: Connection) -> None:
+        conn.send(_head(status, all_headers) + payload[: len(payload) // 2])
+        conn.rst()
+
+    return Behaviour(f"reset mid-body {status}", run)
+
+
+def stream(
+    status: int, total_bytes: int, *, content_length: bool = True, chunk: int = 64 * 1024
+) -> Behaviour:
+    """A body of ``total_bytes`` spaces, sent in chunks until done or the client hangs up.
+
+    Without ``content_length`` the body ends when the connection closes, so only a running
+    count can stop a client from reading it all.
+    """
+    headers = {"Content-Type": "application/json", "Connection": "close"}
+    if content_length:
+        headers["Content-Length"] = str(total_bytes)
+    block = b" " * chunk
+
+    def run(conn: Connection) -> None:
+        conn.send(_head(status, headers))
+        left = total_bytes
+        while left > 0 and not conn.released.is_set():
+            piece = block if left >= chunk else block[:left]
+            conn.send(piece)
+            left -= len(piece)
+
+    size = f"{total_bytes / (1 << 20):g} MiB"
+    return Behaviour(f"stream {status} {size}{'' if content_length else ' no length'}", run)
+
+
+class FaultServer:
+    """A loopback TCP server playing one scripted ``Behaviour`` per request it receives.
+
+    ``script`` is played in order; when it is used up, ``then`` answers every later request
+    (without ``then``, such requests are closed unanswered and counted in ``unscripted``).
+    """
+
+    def __init__(self, *script: Behaviour, then: Behaviour | None = None) -> None:
+        self._script: deque[Behaviour] = deque(script)
+        self._then = then
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._requests: list[Request] = []
+        self._bytes_sent = 0
+        self._connections = 0
+        self.unscripted = 0
+        self.errors: list[BaseException] = []
+        self.released = threading.Event()
+        self._listener: socket.socket | None = None
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._accept_thread: threading.Thread | None = None
+        self._open: dict[socket.socket, threading.Thread] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FaultServer:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        listener.setblocking(False)
+        self._listener = listener
+        self._accept_thread = threading.Thread(
+            target=self._accept_loop, name=f"faultserver-{self.port}", daemon=True
+        )
+        self._accept_thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Release every behaviour, close every connection and the listener, join the threads."""
+        self.released.set()
+        self._wake_w.send(b"x")
+        if self._accept_thread is not None:
+            self._accept_thread.join(_JOIN_SECONDS)
+        with self._lock:
+            open_connections = list(self._open.items())
+        for sock, _ in open_connections:
+            with contextlib.suppress(OSError):  # already closed by its behaviour or the client
+                sock.shutdown(socket.SHUT_RDWR)
+        for _, thread in open_connections:
+            thread.join(_JOIN_SECONDS)
+        if self._listener is not None:
+            self._listener.close()
+        self._wake_r.close()
+        self._wake_w.close()
+        alive = [t.name for _, t in open_connections if t.is_alive()]
+        if self._accept_thread is not None and self._accept_thread.is_alive():
+            alive.append(self._accept_thread.name)
+        if alive:
+            raise RuntimeError(f"fault server threads did not end: {alive}")
+
+    def __enter__(self) -> FaultServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- what tests read ---------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        assert self._listener is not None, "start() the server first"
+        return int(self._listener.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def attempts(self) -> int:
+        """Requests received in full (each is one attempt by the client)."""
+        with self._lock:
+            return len(self._requests)
+
+    @property
+    def requests(self) -> list[Request]:
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def connections(self) -> int:
+        """Connections accepted, with or without a request on them."""
+        with self._lock:
+            return self._connections
+
+    @property
+    def bytes_sent(self) -> int:
+        with self._lock:
+            return self._bytes_sent
+
+    def wait_for_attempts(self, count: int, timeout: float = 5.0) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self._requests) >= count, timeout)
+
+    def enqueue(self, *behaviours: Behaviour) -> None:
+        """Add behaviours to the end of the script."""
+        with self._lock:
+            self._script.extend(behaviours)
+
+    # -- serving -----------------------------------------------------------------------------
+
+    def _count_sent(self, count: int) -> None:
+        with self._lock:
+            self._bytes_sent += count
+
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._listener, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self.released.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is self._wake_r:
+                        return
+                    try:
+                        sock, _ = self._listener.accept()
+                    except BlockingIOError:
+                        continue
+                    self._serve_in_thread(sock)
+
+    def _serve_in_thread(self, sock: socket.socket) -> None:
+        sock.setblocking(True)
+        sock.settimeout(_CONNECTION_READ_TIMEOUT)
+        thread = threading.Thread(target=self._serve, args=(sock,), daemon=True)
+        with self._lock:
+            self._connections += 1
+            self._open[sock] = thread
+            thread.name = f"faultserver-conn-{self._connections}"
+        thread.start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        try:
+            request = _read_request(sock)
+            if request is None:
+                return
+            with self._changed:
+                self._requests.append(request)
+                behaviour = self._script.popleft() if self._script else self._then
+                if behaviour is None:
+                    self.unscripted += 1
+                self._changed.notify_all()
+            if behaviour is not None:
+                behaviour.run(Connection(sock, self.released, self, request))
+        except OSError:
+            pass  # the client hung up or stop() shut the socket: both are expected endings
+        except BaseException as error:  # a bug in a behaviour: keep it for the test to see
+            self.errors.append(error)
+        finally:
+            with self._lock:
+                self._open.pop(sock, None)
+            sock.close()
+
+
+def _read_request(sock: socket.socket) -> Request | None:
+    """Read one request (headers, then ``Content-Length`` body); None if the client left first."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+        if len(data) > _READ_LIMIT:
+            raise ValueError("request head too large")
+    head, _, body = data.partition(b"\r\n\r\n")
+    request_line, *header_lines = head.decode("latin-1").split("\r\n")
+    method, path, _ = request_line.split(" ", 2)
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(min(65536, length - len(body)))
+        if not chunk:
+            return None
+        body += chunk
+    return Request(method, path, headers, body)
+
+
+# -- helpers for the tests that use these servers ------------------------------------------------
+
+
+class FaultServers:
+    """Starts servers for one test and stops them all afterwards (use through a fixture)."""
+
+    def __init__(self) -> None:
+        self._started: list[FaultServer] = []
+
+    def __call__(self, *script: Behaviour, then: Behaviour | None = None) -> FaultServer:
+        server = FaultServer(*script, then=then).start()
+        self._started.append(server)
+        return server
+
+    def stop_all(self) -> None:
+        for server in self._started:
+            server.stop()
+        errors = [error for server in self._started for error in server.errors]
+        self._started.clear()
+        if errors:
+            raise AssertionError(f"fault server behaviours failed: {errors!r}")
+
+
+@contextmanager
+def refused_url() -> Iterator[str]:
+    """A loopback URL that refuses connections: the port is bound (so nobody else takes it)
+    but not listening, so the kernel answers every SYN with RST."""
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        holder.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{holder.getsockname()[1]}"
+    finally:
+        holder.close()
+
+
+CREATED_BY = "0b6a7c1e-4f8a-4a53-9a51-5f1c3c2d9e10"
+LEAD, RATE_TABLE, OFFER = (
+    "39197a3f-d2f4-43eb-9999-7f7a154d79bc",
+    "eb0e6cc4-df13-42fe-b254-c58c9b35a3d6",
+    "a698f56f-0946-4642-9720-5f280bc8b2e0",
+)
+OFFER_DISPLAY_BODY = {"leadUuid": LEAD, "rateTableUuid": RATE_TABLE, "offerUuid": OFFER}
+
+
+def offer_display_answer() -> dict[str, Any]:
+    """A valid 201 body of ``POST /uiEvent/offerDisplays``."""
+    return {
+        "id": 1,
+        "uuid": str(uuid.uuid4()),
+        **OFFER_DISPLAY_BODY,
+        "createdAt": "2021-05-01T00:00:00.000Z",
+        "createdBy": CREATED_BY,
+    }
+
+
+def session_init_answer() -> dict[str, Any]:
+    """A valid 201 body of ``POST /uiEvent/sessionInits``."""
+    return {
+        "id": 1,
+        "uuid": str(uuid.uuid4()),
+        "sessionUuid": str(uuid.uuid4()),
+        "createdAt": "2021-05-01T00:00:00.000Z",
+        "createdBy": CREATED_BY,
+    }
+
+
+def created_for_path() -> Behaviour:
+    """Answer like the Engine on success: 201 with a valid body for the path asked."""
+
+    def run(conn: Connection) -> None:
+        path = conn.request.path if conn.request is not None else ""
+        document = (
+            session_init_answer() if path.endswith("sessionInits") else offer_display_answer()
+        )
+        answer(201, document).run(conn)
+
+    return Behaviour("201 for the path", run)
+
+
+def pool_problems(client: Any) -> list[str]:
+    """Connections of ``client`` not back in their pool (empty when every one was returned).
+
+    For an ``HTTPConnectionPool`` ``p``, ``p.pool`` is a queue of ``maxsize`` slots holding
+    idle connections (or ``None`` placeholders); a connection in use has taken its slot.
+    """
+    state = client._state
+    if state is None:
+        return []
+    pools = state.rest.pool_manager.pools
+    problems = []
+    for key in list(pools.keys()):
+        pool = pools[key]
+        queue = pool.pool
+        if queue is not None and queue.qsize() != queue.maxsize:
+            problems.append(
+                f"{pool.host}:{pool.port}: {queue.maxsize - queue.qsize()} connection(s) checked out"
+            )
+    return problems
