@@ -93,8 +93,8 @@ class _ClientState:
     """What a client derives from its Configuration; immutable once built, swapped whole."""
 
     __slots__ = (
-        "budget", "generation", "headers", "host", "max_bytes", "policy", "rest", "timeout",
-        "token", "urls",
+        "allow_insecure_http", "auth", "base_headers", "budget", "generation", "host",
+        "max_bytes", "policy", "rest", "routes", "timeout", "token",
     )  # fmt: skip
 
     def __init__(
@@ -104,16 +104,28 @@ class _ClientState:
         self.rest = rest
         self.host = config.host
         self.token = config.access_token
+        self.auth = config.auth_settings()
+        self.allow_insecure_http = config.allow_insecure_http
         self.timeout: urllib3.Timeout = config.timeout
         self.budget = timeout_budget(self.timeout)
         self.policy: RetryPolicy = config.retries
         self.max_bytes: int = config.max_response_bytes
-        headers = {"Accept": _JSON, "Content-Type": _JSON, **default_headers}
-        for setting in config.auth_settings().values():
-            headers[setting["key"]] = setting["value"]
-        self.headers = headers
-        self.urls: dict[Endpoint[Any, Any], str] = {}
-        _refuse_insecure(config, self.host, headers)
+        self.base_headers = {"Accept": _JSON, "Content-Type": _JSON, **default_headers}
+        self.routes: dict[Endpoint[Any, Any], tuple[str, dict[str, str]]] = {}
+
+    def route(self, endpoint: Endpoint[Any, Any]) -> tuple[str, dict[str, str]]:
+        """The URL and headers (with the endpoint's auth) of an operation, built once."""
+        route = self.routes.get(endpoint)
+        if route is None:
+            headers = dict(self.base_headers)
+            for name in endpoint.auth:
+                setting = self.auth.get(name)
+                if setting is not None:
+                    headers[setting["key"]] = setting["value"]
+            url = self.host + endpoint.path
+            _refuse_insecure(self.allow_insecure_http, url, headers)
+            route = self.routes[endpoint] = (url, headers)
+        return route
 
 
 class ApiClient:
@@ -208,9 +220,18 @@ class ApiClient:
         options: RequestOptions,
     ) -> ApiResponse[ResponseT]:
         """Run one operation and return its parsed answer, or raise an ``ApiException``."""
-        state = self._current_state()
-        method, url, headers, payload, timeout = self._build(state, endpoint, body, options)
-        response, data, retries = self._send(state, method, url, headers, payload, timeout, True)
+        state = self._state
+        if state is None or state.generation != self.configuration._generation:
+            state = self._rebuild_state()
+        if options:
+            url, headers, payload, timeout = self._build(state, endpoint, body, options)
+        else:  # the common case, kept short: nothing per call but the body
+            payload = endpoint.encode(body)
+            url, headers = state.routes.get(endpoint) or state.route(endpoint)
+            timeout = state.timeout
+        response, data, retries = self._send(
+            state, endpoint.method, url, headers, payload, timeout, True
+        )
         return self._decode(state, endpoint, response, data, retries)
 
     def call_raw(
@@ -221,8 +242,8 @@ class ApiClient:
     ) -> urllib3.BaseHTTPResponse:
         """Run one operation and return urllib3's answer unread (status not checked)."""
         state = self._current_state()
-        method, url, headers, payload, timeout = self._build(state, endpoint, body, options)
-        return self._send(state, method, url, headers, payload, timeout, False)[0]
+        url, headers, payload, timeout = self._build(state, endpoint, body, options)
+        return self._send(state, endpoint.method, url, headers, payload, timeout, False)[0]
 
     def _current_state(self) -> _ClientState:
         state = self._state
@@ -248,20 +269,18 @@ class ApiClient:
         endpoint: Endpoint[Any, Any],
         body: Any,
         options: RequestOptions,
-    ) -> tuple[str, str, Mapping[str, str], bytes, urllib3.Timeout]:
+    ) -> tuple[str, Mapping[str, str], bytes, urllib3.Timeout]:
         """Everything to send, checked; raises before any byte goes out."""
         payload = endpoint.encode(body)
-        url = state.urls.get(endpoint)
-        if url is None:
-            url = state.urls[endpoint] = state.host + endpoint.path
+        url, headers = state.route(endpoint)
         if not options:
-            return endpoint.method, url, state.headers, payload, state.timeout
+            return url, headers, payload, state.timeout
         unknown = options.keys() - _OPTION_NAMES
         if unknown:  # a misspelt option must not be silently ignored
             raise ApiTypeError(
                 f"Got an unexpected keyword argument {min(unknown)!r} to method {endpoint.name}"
             )
-        headers = dict(state.headers)
+        headers = dict(headers)
         timeout = state.timeout
         if options.get("_request_timeout") is not None:
             timeout = to_timeout(options["_request_timeout"])
@@ -271,7 +290,9 @@ class ApiClient:
         content_type = options.get("_content_type")
         if content_type is not None:
             if not isinstance(content_type, str):
-                raise ApiTypeError(f"_content_type must be a str, not {type(content_type).__name__}")
+                raise ApiTypeError(
+                    f"_content_type must be a str, not {type(content_type).__name__}"
+                )
             if not content_type.lower().startswith(_JSON):
                 raise ApiValueError(
                     f"_content_type {content_type!r} is not supported; "
@@ -286,12 +307,12 @@ class ApiClient:
             headers[name] = value
         auth = options.get("_request_auth")
         if auth is not None:
-            for setting in self.configuration.auth_settings().values():  # replaced, not added to
+            for setting in state.auth.values():  # replaced, not added to
                 if headers.get(setting["key"]) == setting["value"]:
                     del headers[setting["key"]]
             url = _apply_auth(auth, headers, url)
-        _refuse_insecure(self.configuration, url, headers)
-        return endpoint.method, url, headers, payload, timeout
+        _refuse_insecure(state.allow_insecure_http, url, headers)
+        return url, headers, payload, timeout
 
     def _send(
         self,
@@ -351,7 +372,7 @@ class ApiClient:
         status = response.status
         if 200 <= status < 300:
             content_type = response.headers.get("Content-Type")
-            if content_type is not None and not _is_json(content_type):
+            if content_type is not None and content_type != _JSON and not _is_json(content_type):
                 raise _invalid_answer(
                     response, data, retries, state.token,
                     f"expected {_JSON}, got Content-Type {content_type!r}",
@@ -442,9 +463,9 @@ def _apply_auth(auth: Mapping[str, str], headers: dict[str, str], url: str) -> s
     raise ApiValueError(f"_request_auth 'in' must be header, cookie or query, not {where!r}")
 
 
-def _refuse_insecure(config: Configuration, url: str, headers: Mapping[str, str]) -> None:
+def _refuse_insecure(allowed: bool, url: str, headers: Mapping[str, str]) -> None:
     """Refuse to send credentials in clear text beyond this machine, unless the user opted in."""
-    if not url.startswith("http://") or config.allow_insecure_http:
+    if allowed or not url.startswith("http://"):
         return
     if "Authorization" not in headers and "Cookie" not in headers and "?" not in url:
         return

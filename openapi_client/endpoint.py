@@ -5,6 +5,7 @@ Adding an operation is one ``Endpoint(...)`` in ``api/`` plus thin public method
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -31,7 +32,20 @@ class Endpoint(Generic[RequestT, ResponseT]):
     body_param: str
     body_required: bool
     auth: tuple[str, ...] = ("publishableBearerToken",)
+    """Names of ``Configuration.auth_settings()`` entries this operation sends."""
     empty_body: bytes = field(default=b"{}")
+    decode: Callable[[bytes], ResponseT] = field(init=False, repr=False)
+    """Parse and check an answer body (raises pydantic's ValidationError; the client maps it)."""
+    _validate: Callable[[Any], RequestT] = field(init=False, repr=False)
+    _to_json: Callable[..., bytes] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Bound once: pydantic-core's validators and serializer, called without model overhead.
+        object.__setattr__(self, "decode", self.response_model.__pydantic_validator__.validate_json)
+        object.__setattr__(
+            self, "_validate", self.request_model.__pydantic_validator__.validate_python
+        )
+        object.__setattr__(self, "_to_json", self.request_model.__pydantic_serializer__.to_json)
 
     def encode(self, body: RequestT | dict[str, Any] | None) -> bytes:
         """Check the body and turn it into the JSON bytes to send; nothing is sent if this raises."""
@@ -45,7 +59,7 @@ class Endpoint(Generic[RequestT, ResponseT]):
         if type(body) is not model:
             if isinstance(body, dict):
                 try:
-                    body = model.__pydantic_validator__.validate_python(body)
+                    body = self._validate(body)
                 except ValidationError as error:
                     raise input_error(error, self.body_param) from None
             elif not isinstance(body, model):
@@ -55,11 +69,7 @@ class Endpoint(Generic[RequestT, ResponseT]):
                     path_to_item=[self.body_param],
                     valid_classes=(model, dict),
                 )
-        return model.__pydantic_serializer__.to_json(body, by_alias=True, exclude_none=True)
-
-    def decode(self, data: bytes) -> ResponseT:
-        """Parse and check an answer body (raises pydantic's ValidationError; the client maps it)."""
-        return self.response_model.model_validate_json(data)
+        return self._to_json(body, by_alias=True, exclude_none=True)
 
 
 def input_error(error: ValidationError, param: str) -> OpenApiException:

@@ -5,11 +5,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import ssl
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import urllib3
@@ -34,7 +33,7 @@ if TYPE_CHECKING:
     from openapi_client.configuration import Configuration
     from openapi_client.retries import FailureKind
 
-__all__ = ["ApiException", "RESTClientObject", "RESTResponse", "transport_errors"]
+__all__ = ["ApiException", "RESTClientObject", "RESTResponse", "transport_error"]
 
 _CHUNK = 64 * 1024
 _Opener = urllib3.PoolManager | urllib3.HTTPConnectionPool
@@ -44,34 +43,32 @@ def _connection_error(kind: FailureKind, reason: str, timeout: bool = False) -> 
     return (ApiTimeoutError if timeout else ApiConnectionError)(reason, kind)
 
 
-@contextlib.contextmanager
-def transport_errors(answer_started: bool = False) -> Iterator[None]:
-    """Turn urllib3 and socket failures into ``ApiConnectionError``/``ApiTimeoutError``.
+def transport_error(error: Exception, answer_started: bool) -> ApiConnectionError:
+    """The SDK error for a urllib3 or socket failure: the one place where they are mapped.
 
     ``answer_started`` tells whether the status line had arrived, which decides whether the
     server may have acted on the request (see ``retries.FailureKind``).
     """
-    try:
-        yield
-    except NewConnectionError as e:  # before ConnectTimeoutError: it subclasses it
-        raise _connection_error("connect", f"Cannot connect: {_cause(e)}") from e
-    except ConnectTimeoutError as e:
-        raise _connection_error("connect", f"Connect timed out: {_cause(e)}", timeout=True) from e
-    except ReadTimeoutError as e:
+    if isinstance(error, NewConnectionError):  # before ConnectTimeoutError: it subclasses it
+        return _connection_error("connect", f"Cannot connect: {_cause(error)}")
+    if isinstance(error, ConnectTimeoutError):
+        return _connection_error("connect", f"Connect timed out: {_cause(error)}", timeout=True)
+    if isinstance(error, ReadTimeoutError):
         kind: FailureKind = "broken" if answer_started else "timeout"
-        raise _connection_error(kind, "Read timed out waiting for the answer", timeout=True) from e
-    except SSLError as e:
-        raise _connection_error("tls", f"TLS failure: {_cause(e)}") from e
-    except ProxyError as e:
-        raise _connection_error("proxy", f"Proxy failure: {_cause(e)}") from e
-    except (ProtocolError, OSError) as e:
-        if answer_started or _garbled_answer(e):
-            raise _connection_error("broken", f"Answer broken off: {_cause(e)}") from e
-        raise _connection_error(
-            "dropped", f"Connection closed before an answer: {_cause(e)}"
-        ) from e
-    except HTTPError as e:
-        raise _connection_error("other", f"HTTP failure: {_cause(e)}") from e
+        return _connection_error(kind, "Read timed out waiting for the answer", timeout=True)
+    if isinstance(error, SSLError):
+        return _connection_error("tls", f"TLS failure: {_cause(error)}")
+    if isinstance(error, ProxyError):
+        return _connection_error("proxy", f"Proxy failure: {_cause(error)}")
+    if isinstance(error, ProtocolError | OSError):
+        if answer_started or _garbled_answer(error):
+            return _connection_error("broken", f"Answer broken off: {_cause(error)}")
+        return _connection_error("dropped", f"Connection closed before an answer: {_cause(error)}")
+    return _connection_error("other", f"HTTP failure: {_cause(error)}")
+
+
+_TRANSPORT_ERRORS = (HTTPError, OSError)
+"""What urllib3 and the socket layer raise; ``transport_error`` maps each to an SDK error."""
 
 
 def _garbled_answer(error: BaseException) -> bool:
@@ -157,7 +154,7 @@ class RESTClientObject:
         if route is None or getattr(route[0], "pool", True) is None:  # new URL, or pool evicted
             route = self._route(url)
         opener, target = route
-        with transport_errors():
+        try:
             return opener.urlopen(
                 method,
                 target,
@@ -169,6 +166,8 @@ class RESTClientObject:
                 preload_content=False,
                 assert_same_host=False,
             )
+        except _TRANSPORT_ERRORS as error:
+            raise transport_error(error, answer_started=False) from error
 
     def _route(self, url: str) -> tuple[_Opener, str]:
         """Who sends to ``url`` and what it is given: the host's pool and the path, found once.
@@ -216,38 +215,42 @@ class RESTClientObject:
 def read_body(response: urllib3.BaseHTTPResponse, max_bytes: int, deadline: float) -> bytes:
     """Read the whole answer body, at most ``max_bytes``, finishing before ``deadline``.
 
-    Reads one network chunk at a time with the socket timeout cut to the time left, so a server
-    that trickles bytes cannot hold the call past its deadline.
+    Reads one network chunk at a time and, once the deadline is nearer than the read timeout,
+    cuts the socket timeout to the time left: a server that trickles bytes cannot hold the
+    call past its deadline.
     """
     length = response.length_remaining
     if length is not None and length > max_bytes:
         discard(response)
         raise _too_large(response, max_bytes)
-    connection = getattr(response, "connection", None)
-    sock = getattr(connection, "sock", None)
+    headers = response.headers
+    decode = "Content-Encoding" in headers  # skip urllib3's decoder set-up for plain bodies
+    sock = getattr(getattr(response, "connection", None), "sock", None)
     chunks: list[bytes] = []
     received = 0
-    with transport_errors(answer_started=True):
-        try:
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise ReadTimeoutError(None, None, "deadline reached")  # type: ignore[arg-type]
-                if sock is not None:
-                    sock.settimeout(min(left, sock.gettimeout() or left))
-                chunk = response.read1(_CHUNK)
-                if not chunk:
-                    break
-                received += len(chunk)
-                if received > max_bytes:
-                    discard(response)
-                    raise _too_large(response, max_bytes)
-                chunks.append(chunk)
-                if response.length_remaining == 0:
-                    break
-        except BaseException:
-            discard(response)
-            raise
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ReadTimeoutError(None, None, "deadline reached")  # type: ignore[arg-type]
+            if sock is not None and left < (sock.gettimeout() or left + 1):
+                sock.settimeout(left)
+            chunk = response.read1(_CHUNK, decode_content=decode)
+            if not chunk:
+                break
+            received += len(chunk)
+            if received > max_bytes:
+                discard(response)
+                raise _too_large(response, max_bytes)
+            chunks.append(chunk)
+            if response.length_remaining == 0:
+                break
+    except _TRANSPORT_ERRORS as error:
+        discard(response)
+        raise transport_error(error, answer_started=True) from error
+    except BaseException:
+        discard(response)
+        raise
     response.release_conn()
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 

@@ -309,9 +309,13 @@ def test_plain_http_to_a_remote_host_is_allowed_after_opting_in(
     config = Configuration(host="http://engine.example", access_token=token)
     headers = {"Authorization": f"Bearer {token}"}
     with pytest.raises(ApiValueError):
-        _refuse_insecure(config, "http://engine.example/uiEvent/sessionInits", headers)
+        _refuse_insecure(
+            config.allow_insecure_http, "http://engine.example/uiEvent/sessionInits", headers
+        )
     config.allow_insecure_http = True
-    _refuse_insecure(config, "http://engine.example/uiEvent/sessionInits", headers)
+    _refuse_insecure(
+        config.allow_insecure_http, "http://engine.example/uiEvent/sessionInits", headers
+    )
     # End to end, through a loopback proxy so that nothing leaves the machine.
     proxy = servers(then=answer(201, session_init_answer()))
     config.proxy = proxy.url
@@ -326,12 +330,18 @@ def test_plain_http_to_a_remote_host_is_allowed_after_opting_in(
 )
 def test_plain_http_to_loopback_is_allowed(token: str, host: str) -> None:
     config = Configuration(host=host, access_token=token)
-    _refuse_insecure(config, host + "/uiEvent/sessionInits", {"Authorization": f"Bearer {token}"})
+    _refuse_insecure(
+        config.allow_insecure_http,
+        host + "/uiEvent/sessionInits",
+        {"Authorization": f"Bearer {token}"},
+    )
 
 
 def test_plain_http_without_credentials_is_not_refused() -> None:
     config = Configuration(host="http://engine.example")
-    _refuse_insecure(config, "http://engine.example/uiEvent/sessionInits", {"Accept": "x"})
+    _refuse_insecure(
+        config.allow_insecure_http, "http://engine.example/uiEvent/sessionInits", {"Accept": "x"}
+    )
 
 
 def test_configuration_and_client_reprs_hide_the_token(token: str) -> None:
