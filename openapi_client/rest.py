@@ -67,6 +67,9 @@ def transport_error(error: Exception, answer_started: bool) -> ApiConnectionErro
     return _connection_error("other", f"HTTP failure: {_cause(error)}")
 
 
+_NO_RETRY = urllib3.Retry(total=False, redirect=False)
+"""urllib3 must not retry (``ApiClient`` does); built once, as ``retries=False`` builds one per call."""
+
 _TRANSPORT_ERRORS = (HTTPError, OSError)
 """What urllib3 and the socket layer raise; ``transport_error`` maps each to an SDK error."""
 
@@ -161,7 +164,7 @@ class RESTClientObject:
                 body=body,
                 headers=headers,
                 timeout=timeout,
-                retries=False,
+                retries=_NO_RETRY,
                 redirect=False,
                 preload_content=False,
                 assert_same_host=False,
