@@ -7,9 +7,8 @@ least work it can: validate and encode the body, one pooled HTTP exchange, valid
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import platform
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -42,7 +41,7 @@ from openapi_client.retries import RetryPolicy
 T = TypeVar("T")
 
 _JSON = "application/json"
-_PYTHON = ".".join(platform.python_version_tuple()[:2])
+_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 _POOL_SETTINGS = (
     "verify_ssl", "ssl_ca_cert", "ca_cert_data", "cert_file", "key_file", "assert_hostname",
     "tls_server_name", "proxy", "proxy_headers", "connection_pool_maxsize", "socket_options",
@@ -481,6 +480,8 @@ def _refuse_insecure(allowed: bool, url: str, headers: Mapping[str, str]) -> Non
 def _is_loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):
         return True
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:

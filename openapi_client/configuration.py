@@ -8,10 +8,8 @@ client was made is still honoured.
 from __future__ import annotations
 
 import copy
-import importlib.metadata
 import logging
 import os
-import platform
 import re
 import sys
 from collections.abc import Mapping
@@ -353,6 +351,9 @@ class Configuration:
 
     def to_debug_report(self) -> str:
         """Facts to paste into a bug report; never includes the token."""
+        import importlib.metadata
+        import platform
+
         return (
             "Python SDK Debug Report:\n"
             f"OS: {sys.platform}\n"

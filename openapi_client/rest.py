@@ -78,7 +78,8 @@ def _garbled_answer(error: BaseException) -> bool:
     """Bytes came back but were not an HTTP answer: the server may have acted on the request."""
     inner = error.args[-1] if error.args else None
     return isinstance(inner, http.client.HTTPException) and not isinstance(
-        inner, http.client.RemoteDisconnected  # closed without a byte: nothing was answered
+        inner,
+        http.client.RemoteDisconnected,  # closed without a byte: nothing was answered
     )
 
 

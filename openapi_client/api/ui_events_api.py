@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import uuid
 from typing import Any
 
@@ -119,6 +118,8 @@ class UIEventsApi:
         self, lead_uuid: object, rate_table_uuid: object, offer_uuid: object
     ) -> str:
         """An HTML-escaped ``<img>`` tag for the pixel, to render beside the offer server-side."""
+        import html
+
         url = self.offer_display_pixel_url(lead_uuid, rate_table_uuid, offer_uuid)
         return (
             f'<img src="{html.escape(url, quote=True)}" width="1" height="1" alt="" '

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import pprint
 import re
 import uuid
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
-from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 from typing_extensions import Self
+
+if TYPE_CHECKING:
+    from pydantic.json_schema import JsonSchemaValue
 
 _UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 UUID_RE = re.compile(_UUID_PATTERN)
@@ -62,6 +63,8 @@ class Model(BaseModel):
 
     def to_str(self) -> str:
         """The model as a readable string (a pretty-printed ``to_dict()``)."""
+        import pprint
+
         return pprint.pformat(self.to_dict())
 
     def to_json(self) -> str:
