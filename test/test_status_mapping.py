@@ -4,6 +4,7 @@ parsed), and malformed 2xx answers to ApiResponseValidationError."""
 from __future__ import annotations
 
 import json
+from http import HTTPStatus
 from typing import Any
 
 import pytest
@@ -37,7 +38,7 @@ STATUS_CLASSES = [
     (403, ForbiddenException, "Forbidden"),
     (404, NotFoundException, "Not Found"),
     (409, ConflictException, "Conflict"),
-    (422, UnprocessableEntityException, "Unprocessable Entity"),
+    (422, UnprocessableEntityException, HTTPStatus(422).phrase),  # renamed in Python 3.13
     (500, ServiceException, "Internal Server Error"),
     (502, ServiceException, "Bad Gateway"),
     (503, ServiceException, "Service Unavailable"),
