@@ -38,21 +38,19 @@ from typing import Any, Final, TypeAlias
 import pydantic
 from typing_extensions import Self
 
-from openapi_client.models import (
-    ApiError,
-    OfferDisplay,
-    OfferDisplayCreateData,
-    SessionInit,
-    SessionInitCreateData,
-)
-from openapi_client.models._base import UUID_RE
+from openapi_client.api.ui_events_api import CREATE_OFFER_DISPLAY, CREATE_SESSION_INIT
+from openapi_client.endpoint import Endpoint
+from openapi_client.models import ApiError, OfferDisplay, OfferDisplayCreateData, SessionInit
+from openapi_client.models._base import UUID_RE, RequestModel, ResponseModel
 
 __all__ = ["TRANSPARENT_GIF", "FakeEngineServer", "RecordedRequest"]
 
 _log = logging.getLogger("openapi_client.testing")
 
-SESSION_INITS_PATH: Final = "/uiEvent/sessionInits"
-OFFER_DISPLAYS_PATH: Final = "/uiEvent/offerDisplays"
+_ENDPOINTS: Final[dict[str, Endpoint[Any, Any]]] = {
+    endpoint.path: endpoint for endpoint in (CREATE_SESSION_INIT, CREATE_OFFER_DISPLAY)
+}
+"""The POST routes, described by the SDK's own endpoint descriptions."""
 _PIXEL_PATH_RE: Final = re.compile(r"^/uiEvent/offerDisplays/([^/]+)/([^/]+)/([^/]+)/pixel\.gif$")
 
 _REDACTED_HEADERS: Final = frozenset({"authorization", "proxy-authorization"})
@@ -115,8 +113,7 @@ class _State:
         self.changed = threading.Condition(self.lock)
         self.next_id = 1
         self.requests: list[RecordedRequest] = []
-        self.session_inits: list[SessionInit] = []
-        self.offer_displays: list[OfferDisplay] = []
+        self.events: dict[type[ResponseModel], list[Any]] = {SessionInit: [], OfferDisplay: []}
         self.delays: collections.deque[float] = collections.deque()
         self.faults: collections.deque[_Fault] = collections.deque()
 
@@ -147,13 +144,9 @@ class _State:
             "createdBy": self.created_by,
         }
 
-    def add_session_init(self, event: SessionInit) -> None:
+    def add_event(self, event: ResponseModel) -> None:
         with self.lock:
-            self.session_inits.append(event)
-
-    def add_offer_display(self, event: OfferDisplay) -> None:
-        with self.lock:
-            self.offer_displays.append(event)
+            self.events[type(event)].append(event)
 
 
 def _redact(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -234,8 +227,9 @@ class _Handler(BaseHTTPRequestHandler):
         )
         path = self.path.split("?", 1)[0]
         pixel = _PIXEL_PATH_RE.match(path)
-        if path in (SESSION_INITS_PATH, OFFER_DISPLAYS_PATH):
-            allowed = "POST"
+        endpoint = _ENDPOINTS.get(path)
+        if endpoint is not None:
+            allowed = endpoint.method
         elif pixel:
             allowed = "GET"
         else:
@@ -250,11 +244,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if pixel:
             self._answer_pixel(*pixel.groups())
-        elif self._authorised():
-            if path == SESSION_INITS_PATH:
-                self._create_session_init(body)
-            else:
-                self._create_offer_display(body)
+        elif endpoint is not None and self._authorised():
+            self._create(endpoint, body)
 
     def _read_body(self) -> bytes | None:
         """The request body, or None after refusing it (the connection then closes)."""
@@ -315,34 +306,28 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_errors(401, ApiError(message=message), headers=[("WWW-Authenticate", "Bearer")])
         return False
 
-    def _create_session_init(self, body: bytes) -> None:
+    def _create(self, endpoint: Endpoint[Any, Any], body: bytes) -> None:
+        """Validate the body with the SDK's request model; answer 201 with the recorded event."""
         try:
-            data = SessionInitCreateData.model_validate_json(
+            data = endpoint.request_model.model_validate_json(
                 body or b"{}", by_alias=True, by_name=False
             )
         except pydantic.ValidationError as exc:
             self._send_errors(400, *_validation_errors(exc))
             return
-        fields = self._state.new_event_fields()
-        fields["sessionUuid"] = data.session_uuid or str(uuid.uuid4())
-        event = SessionInit.model_validate(fields)
-        self._state.add_session_init(event)
-        self._send_json(201, fields)
+        self._send_json(201, self._record(endpoint.response_model, data))
 
-    def _create_offer_display(self, body: bytes) -> None:
-        try:
-            data = OfferDisplayCreateData.model_validate_json(
-                body or b"{}", by_alias=True, by_name=False
-            )
-        except pydantic.ValidationError as exc:
-            self._send_errors(400, *_validation_errors(exc))
-            return
-        self._send_json(201, self._record_offer_display(data))
+    def _record(self, model: type[ResponseModel], data: RequestModel) -> dict[str, Any]:
+        """Store an event made of the server's fields and the body's.
 
-    def _record_offer_display(self, data: OfferDisplayCreateData) -> dict[str, Any]:
+        A field the answer requires that the body left out (a session's ``sessionUuid``) is
+        made here, as the API makes it.
+        """
         fields = self._state.new_event_fields()
         fields.update(data.to_dict())
-        self._state.add_offer_display(OfferDisplay.model_validate(fields))
+        for name, info in model.model_fields.items():
+            fields.setdefault(info.alias or name, str(uuid.uuid4()))
+        self._state.add_event(model.model_validate(fields))
         return fields
 
     def _answer_pixel(self, lead: str, rate_table: str, offer: str) -> None:
@@ -350,7 +335,7 @@ class _Handler(BaseHTTPRequestHandler):
             data = OfferDisplayCreateData.model_validate(
                 {"leadUuid": lead, "rateTableUuid": rate_table, "offerUuid": offer}
             )
-            self._record_offer_display(data)
+            self._record(OfferDisplay, data)
         headers = [("Content-Type", "image/gif"), ("Cache-Control", "no-store")]
         self._send(200, TRANSPARENT_GIF, headers)
 
@@ -617,13 +602,13 @@ class FakeEngineServer:
     def session_inits(self) -> list[SessionInit]:
         """Session starts recorded so far, oldest first."""
         with self._state.lock:
-            return [event.model_copy() for event in self._state.session_inits]
+            return [event.model_copy() for event in self._state.events[SessionInit]]
 
     @property
     def offer_displays(self) -> list[OfferDisplay]:
         """Offer displays recorded so far (by POST or pixel), oldest first."""
         with self._state.lock:
-            return [event.model_copy() for event in self._state.offer_displays]
+            return [event.model_copy() for event in self._state.events[OfferDisplay]]
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -643,8 +628,8 @@ class FakeEngineServer:
         """Forget recorded requests and events, and cancel pending faults (ids keep counting)."""
         with self._state.lock:
             self._state.requests.clear()
-            self._state.session_inits.clear()
-            self._state.offer_displays.clear()
+            for events in self._state.events.values():
+                events.clear()
             self._state.delays.clear()
             self._state.faults.clear()
 
