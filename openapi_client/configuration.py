@@ -48,13 +48,6 @@ class HostSetting(TypedDict):
     variables: dict[str, HostVariable]
 
 
-class AuthSetting(TypedDict):
-    type: str
-    in_: str
-    key: str
-    value: str
-
-
 @lru_cache(maxsize=64)
 def _timeout_from_hashable(value: float | tuple[float, float]) -> urllib3.Timeout:
     if isinstance(value, tuple):
@@ -155,8 +148,6 @@ class Configuration:
         self._host: str | None = None
         self.server_index = server_index
         self.server_variables = dict(server_variables or {})
-        self.server_operation_index: dict[str, int] = {}
-        self.server_operation_variables: dict[str, dict[str, str]] = {}
         if host is not None:
             self.host = host
         self.access_token = access_token
