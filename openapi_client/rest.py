@@ -22,6 +22,7 @@ from urllib3.exceptions import (
     SSLError,
 )
 
+from openapi_client.configuration import DEFAULT_TIMEOUT, timeout_budget
 from openapi_client.exceptions import (
     ApiConnectionError,
     ApiException,
@@ -178,11 +179,12 @@ class RESTClientObject:
 
         Through a proxy the pool manager keeps the whole URL (it must, for plain http).
         """
+        route: tuple[_Opener, str]
         if self.proxied:
-            return self.pool_manager, url
-        pool = self.pool_manager.connection_from_url(url)
-        parsed = urllib3.util.parse_url(url)
-        route = (pool, parsed.request_uri)
+            route = (self.pool_manager, url)
+        else:
+            pool = self.pool_manager.connection_from_url(url)
+            route = (pool, urllib3.util.parse_url(url).request_uri)
         if len(self._routes) < 64:  # bounded: query-string auth makes URLs vary
             self._routes[url] = route
         return route
@@ -197,8 +199,6 @@ class RESTClientObject:
         max_bytes: int = 1 << 30,
     ) -> RESTResponse:
         """One complete attempt, body included (generated-client compatible entry point)."""
-        from openapi_client.configuration import DEFAULT_TIMEOUT, timeout_budget
-
         timeout = _request_timeout or DEFAULT_TIMEOUT
         payload = body.encode() if isinstance(body, str) else body
         response = self.send(method, url, headers or {}, payload, timeout)
