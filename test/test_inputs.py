@@ -252,6 +252,7 @@ def pixel_api(host: str = "https://api.engine.tech") -> UIEventsApi:
         (LEAD, RATE_TABLE, None),
         (LEAD, RATE_TABLE, 5),
         (LEAD, RATE_TABLE, f'{OFFER}"><script>'),
+        (LEAD + "\n", RATE_TABLE, OFFER),  # "$" alone would let a trailing newline through
     ],
 )
 def test_pixel_helper_refuses_non_uuids(args: tuple[Any, Any, Any]) -> None:

@@ -109,7 +109,7 @@ class UIEventsApi:
         path = OFFER_DISPLAY_PIXEL_PATH
         for name, value in parts.items():
             text = str(value).lower() if value is not None else ""
-            if not UUID_RE.match(text) or not isinstance(value, str | uuid.UUID):
+            if not UUID_RE.fullmatch(text) or not isinstance(value, str | uuid.UUID):
                 raise ApiValueError(f"{name} must be a UUID, got {value!r}", path_to_item=[name])
             path = path.replace("{" + name + "}", text)
         return self.api_client.configuration.host + path

@@ -331,7 +331,7 @@ class _Handler(BaseHTTPRequestHandler):
         return fields
 
     def _answer_pixel(self, lead: str, rate_table: str, offer: str) -> None:
-        if all(UUID_RE.match(value) for value in (lead, rate_table, offer)):
+        if all(UUID_RE.fullmatch(value) for value in (lead, rate_table, offer)):
             data = OfferDisplayCreateData.model_validate(
                 {"leadUuid": lead, "rateTableUuid": rate_table, "offerUuid": offer}
             )
