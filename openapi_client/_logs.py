@@ -10,7 +10,8 @@ LOGGER_NAME = "openapi_client"
 logger = logging.getLogger(LOGGER_NAME)
 
 REDACTED = "[REDACTED]"
-_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+_CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
+_SECRET_HEADERS = _CREDENTIAL_HEADERS | {"cookie", "set-cookie"}
 _BEARER_RE = re.compile(r"(?i)\b(bearer)\s+[^\s'\",;]+")
 
 
@@ -20,11 +21,22 @@ def redact_text(text: str) -> str:
 
 
 def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """A copy of ``headers`` with credentials replaced, for logs and test recordings."""
-    return {
-        name: (REDACTED if name.lower() in _SECRET_HEADERS else value)
-        for name, value in headers.items()
-    }
+    """A copy of ``headers`` with secrets replaced, for logs and test recordings.
+
+    Credentials keep their scheme (``Bearer [REDACTED]``), so a reader still sees which kind
+    of auth was sent.
+    """
+    return {name: _redact_value(name, value) for name, value in headers.items()}
+
+
+def _redact_value(name: str, value: str) -> str:
+    lowered = name.lower()
+    if lowered not in _SECRET_HEADERS:
+        return value
+    parts = value.split(None, 1)
+    if lowered in _CREDENTIAL_HEADERS and len(parts) == 2:
+        return f"{parts[0]} {REDACTED}"
+    return REDACTED
 
 
 class RedactingFilter(logging.Filter):

@@ -279,7 +279,9 @@ class ApiClient:
             raise ApiTypeError(
                 f"Got an unexpected keyword argument {min(unknown)!r} to method {endpoint.name}"
             )
-        headers = dict(headers)
+        auth = options.get("_request_auth")
+        # _request_auth replaces the configured auth: start from the headers without it.
+        headers = dict(state.base_headers if auth is not None else headers)
         timeout = state.timeout
         if options.get("_request_timeout") is not None:
             timeout = to_timeout(options["_request_timeout"])
@@ -304,11 +306,7 @@ class ApiClient:
         for name, value in extra_headers.items():
             check_header_value(name, value)
             headers[name] = value
-        auth = options.get("_request_auth")
         if auth is not None:
-            for setting in state.auth.values():  # replaced, not added to
-                if headers.get(setting["key"]) == setting["value"]:
-                    del headers[setting["key"]]
             url = _apply_auth(auth, headers, url)
         _refuse_insecure(state.allow_insecure_http, url, headers)
         return url, headers, payload, timeout

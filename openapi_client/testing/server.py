@@ -30,7 +30,6 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Final, TypeAlias
@@ -38,6 +37,7 @@ from typing import Any, Final, TypeAlias
 import pydantic
 from typing_extensions import Self
 
+from openapi_client._logs import redact_headers
 from openapi_client.api.ui_events_api import CREATE_OFFER_DISPLAY, CREATE_SESSION_INIT
 from openapi_client.endpoint import Endpoint
 from openapi_client.models import ApiError, OfferDisplay, OfferDisplayCreateData, SessionInit
@@ -53,7 +53,6 @@ _ENDPOINTS: Final[dict[str, Endpoint[Any, Any]]] = {
 """The POST routes, described by the SDK's own endpoint descriptions."""
 _PIXEL_PATH_RE: Final = re.compile(r"^/uiEvent/offerDisplays/([^/]+)/([^/]+)/([^/]+)/pixel\.gif$")
 
-_REDACTED_HEADERS: Final = frozenset({"authorization", "proxy-authorization"})
 _JOIN_TIMEOUT_SECONDS: Final = 5.0
 
 
@@ -149,16 +148,6 @@ class _State:
             self.events[type(event)].append(event)
 
 
-def _redact(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    redacted: dict[str, str] = {}
-    for name, value in headers:
-        if name.lower() in _REDACTED_HEADERS:
-            parts = value.split(None, 1)
-            value = f"{parts[0]} [REDACTED]" if len(parts) == 2 else "[REDACTED]"
-        redacted[name] = value
-    return redacted
-
-
 def _errors_body(*errors: ApiError) -> bytes:
     return json.dumps([error.to_dict() for error in errors]).encode()
 
@@ -223,7 +212,9 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return  # answered already (411/413/400) and closing
         state.record_request(
-            RecordedRequest(self.command, self.path, _redact(self.headers.items()), body)
+            RecordedRequest(
+                self.command, self.path, redact_headers(dict(self.headers.items())), body
+            )
         )
         path = self.path.split("?", 1)[0]
         pixel = _PIXEL_PATH_RE.match(path)
@@ -273,7 +264,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _refuse(self, status: int, error: ApiError) -> None:
         """Answer without reading the body, then close (the unread body would desync us)."""
         self._state.record_request(
-            RecordedRequest(self.command, self.path, _redact(self.headers.items()), b"")
+            RecordedRequest(
+                self.command, self.path, redact_headers(dict(self.headers.items())), b""
+            )
         )
         self.close_connection = True
         self._send_errors(status, error, headers=[("Connection", "close")])
