@@ -17,9 +17,21 @@ import cProfile
 import gc
 import pstats
 import sys
+from typing import Any
 
 from run import BODY, _sdk_client, canned_client
 from server import start_server
+
+
+def _warm_then_profile(profiler: cProfile.Profile, api: Any, calls: int) -> None:
+    """200 unprofiled calls (connection open, caches filled), then ``calls`` profiled ones."""
+    for _ in range(200):
+        api.create_offer_display(BODY)
+    gc.collect()
+    profiler.enable()
+    for _ in range(calls):
+        api.create_offer_display(BODY)
+    profiler.disable()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,25 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.loopback:
         with start_server() as server:
             client, api = _sdk_client(server.url)
-            for _ in range(200):  # warm up: connection open, caches filled
-                api.create_offer_display(BODY)
-            gc.collect()
-            profiler.enable()
-            for _ in range(args.calls):
-                api.create_offer_display(BODY)
-            profiler.disable()
+            _warm_then_profile(profiler, api, args.calls)
             client.close()
     else:
         client, api, transport = canned_client(args.at)
-        transport.load(200)
-        for _ in range(200):
-            api.create_offer_display(BODY)
-        transport.load(args.calls)
-        gc.collect()
-        profiler.enable()
-        for _ in range(args.calls):
-            api.create_offer_display(BODY)
-        profiler.disable()
+        transport.load(200 + args.calls)  # the warm-up's answers, then the profiled ones
+        _warm_then_profile(profiler, api, args.calls)
         client.close()
 
     where = "loopback server" if args.loopback else f"network removed (canned at {args.at})"

@@ -164,7 +164,7 @@ SCENARIOS: list[tuple[str, str, str, bytes, dict[str, str], int]] = [
     [scenario[1:] for scenario in SCENARIOS],
     ids=[scenario[0] for scenario in SCENARIOS],
 )
-def test_every_answer_of_the_fake_is_documented(
+def test_every_exchange_with_the_fake_is_documented(
     openapi: OpenAPI,
     server: FakeEngineServer,
     method: str,
@@ -173,28 +173,12 @@ def test_every_answer_of_the_fake_is_documented(
     headers: dict[str, str],
     status: int,
 ) -> None:
+    """Every answer validates; every request the fake accepts validates too."""
     request, response = exchange(server, method, path, body, headers)
     assert response.status_code == status
     openapi.validate_response(request, response)
-
-
-@pytest.mark.parametrize(
-    ("method", "path", "body", "headers", "status"),
-    [scenario[1:] for scenario in SCENARIOS if scenario[-1] < 300],
-    ids=[scenario[0] for scenario in SCENARIOS if scenario[-1] < 300],
-)
-def test_every_request_the_fake_accepts_is_valid_by_the_document(
-    openapi: OpenAPI,
-    server: FakeEngineServer,
-    method: str,
-    path: str,
-    body: bytes,
-    headers: dict[str, str],
-    status: int,
-) -> None:
-    request, response = exchange(server, method, path, body, headers)
-    assert response.status_code == status
-    openapi.validate_request(request)
+    if status < 300:
+        openapi.validate_request(request)
 
 
 def test_a_wrong_answer_would_be_caught(openapi: OpenAPI) -> None:
