@@ -13,7 +13,8 @@ from openapi_client._version import __version__
 
 if TYPE_CHECKING:
     from openapi_client.api.ui_events_api import UIEventsApi
-    from openapi_client.api_client import ApiClient, ApiResponse, RequestOptions
+    from openapi_client.api_client import ApiClient, RequestOptions
+    from openapi_client.api_response import ApiResponse
     from openapi_client.configuration import Configuration
     from openapi_client.exceptions import (
         ApiAttributeError,
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
         ApiException,
         ApiKeyError,
         ApiResponseValidationError,
+        ApiStatusError,
         ApiTimeoutError,
         ApiTypeError,
         ApiValueError,
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
         ForbiddenException,
         NotFoundException,
         OpenApiException,
+        RecorderClosedError,
+        RecorderError,
+        RecorderFullError,
         ServiceException,
         UnauthorizedException,
         UnprocessableEntityException,
@@ -49,6 +54,7 @@ __all__ = [
     "ApiKeyError",
     "ApiResponse",
     "ApiResponseValidationError",
+    "ApiStatusError",
     "ApiTimeoutError",
     "ApiTypeError",
     "ApiValueError",
@@ -60,6 +66,9 @@ __all__ = [
     "OfferDisplay",
     "OfferDisplayCreateData",
     "OpenApiException",
+    "RecorderClosedError",
+    "RecorderError",
+    "RecorderFullError",
     "RequestOptions",
     "RetryPolicy",
     "ServiceException",
@@ -74,7 +83,7 @@ __all__ = [
 _EXPORTS: dict[str, str] = {
     "UIEventsApi": "openapi_client.api.ui_events_api",
     "ApiClient": "openapi_client.api_client",
-    "ApiResponse": "openapi_client.api_client",
+    "ApiResponse": "openapi_client.api_response",
     "RequestOptions": "openapi_client.api_client",
     "Configuration": "openapi_client.configuration",
     "RetryPolicy": "openapi_client.retries",

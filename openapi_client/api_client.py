@@ -1,32 +1,38 @@
-"""The request pipeline every call goes through: build, send (with retries), decode.
+"""The request pipeline every call goes through: prepare, send (with retries), decode.
 
-Everything that can be computed once per client (headers, URLs, the pool, the retry policy)
-lives in a ``_ClientState`` rebuilt only when the ``Configuration`` changes, so a call does the
-least work it can: validate and encode the body, one pooled HTTP exchange, validate the answer.
+A call reads top to bottom: ``UIEventsApi.create_offer_display`` → ``ApiClient.call`` →
+``prepare`` (body checked and encoded, one ``HttpRequest``) → ``execute`` (attempts, waits,
+one deadline) → ``Transport.send`` (one exchange) → ``decode`` (model, or the matching
+exception). What can be computed once per configuration (URLs, headers with auth, the
+transport, the retry policy) lives in a ``_ClientState`` rebuilt only when the
+``Configuration`` changes.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, ClassVar, Generic, TypedDict, TypeVar
+from typing import Any, ClassVar, TypedDict
 
 import urllib3
 from pydantic import ValidationError
 
-from openapi_client._logs import logger, redact_headers
-from openapi_client._version import __version__
-from openapi_client.configuration import (
-    Configuration,
-    TimeoutSetting,
-    check_header_value,
-    timeout_budget,
-    to_timeout,
+from openapi_client import _logs
+from openapi_client._redaction import (
+    Redactor,
+    header_secrets,
+    mask_credential_headers,
+    strip_userinfo,
 )
+from openapi_client._version import __version__
+from openapi_client.api_response import ApiResponse
+from openapi_client.configuration import Configuration
 from openapi_client.endpoint import Endpoint, RequestT, ResponseT
 from openapi_client.exceptions import (
     ApiConnectionError,
@@ -34,18 +40,25 @@ from openapi_client.exceptions import (
     ApiResponseValidationError,
     ApiTypeError,
     ApiValueError,
+    status_error_class,
 )
-from openapi_client.rest import RESTClientObject, discard, read_body
+from openapi_client.models.api_error import ApiError
+from openapi_client.rest import HttpRequest, RESTClientObject, RESTResponse, Transport, discard
 from openapi_client.retries import RetryPolicy
+from openapi_client.validation import (
+    TimeoutSetting,
+    check_header,
+    is_loopback,
+    merge_headers,
+    timeout_budget,
+    to_timeout,
+)
 
-T = TypeVar("T")
+__all__ = ["ApiClient", "ApiResponse", "RequestOptions"]
 
 _JSON = "application/json"
 _PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
-_POOL_SETTINGS = (
-    "verify_ssl", "ssl_ca_cert", "ca_cert_data", "cert_file", "key_file", "assert_hostname",
-    "tls_server_name", "proxy", "proxy_headers", "connection_pool_maxsize", "socket_options",
-)  # fmt: skip
+_URLLIB3_LOG = logging.getLogger("urllib3.connectionpool")
 
 
 class RequestOptions(TypedDict, total=False):
@@ -58,7 +71,7 @@ class RequestOptions(TypedDict, total=False):
     _content_type: str | None
     """Request Content-Type; only JSON types are accepted."""
     _headers: Mapping[str, str] | None
-    """Extra headers for this call; they win over the client's default headers."""
+    """Extra headers for this call; they replace default headers of the same name, in any case."""
     _host_index: int | None
     """Send this call to server ``n`` of ``Configuration.get_host_settings()``."""
 
@@ -66,71 +79,54 @@ class RequestOptions(TypedDict, total=False):
 _OPTION_NAMES = frozenset(RequestOptions.__annotations__)
 
 
-class ApiResponse(Generic[T]):
-    """An answer with its metadata: status, headers, the parsed model and the raw bytes."""
-
-    __slots__ = ("data", "headers", "raw_data", "retries", "status_code")
-
-    def __init__(
-        self, status_code: int, headers: Mapping[str, str], data: T, raw_data: bytes, retries: int
-    ) -> None:
-        self.status_code = status_code
-        self.headers = headers
-        self.data = data
-        self.raw_data = raw_data
-        self.retries = retries
-        """How many times the call was retried before this answer."""
-
-    def __repr__(self) -> str:
-        return (
-            f"ApiResponse(status_code={self.status_code}, data={self.data!r}, "
-            f"retries={self.retries})"
-        )
-
-
 class _ClientState:
     """What a client derives from its Configuration; immutable once built, swapped whole."""
 
     __slots__ = (
         "allow_insecure_http", "auth", "base_headers", "budget", "generation", "host",
-        "max_bytes", "policy", "rest", "routes", "timeout", "token",
+        "max_bytes", "policy", "proxy_secrets", "routes", "timeout", "transport",
     )  # fmt: skip
 
     def __init__(
-        self, config: Configuration, rest: RESTClientObject, default_headers: Mapping[str, str]
+        self, config: Configuration, transport: Transport, default_headers: Mapping[str, str]
     ) -> None:
         self.generation = config._generation
-        self.rest = rest
+        self.transport = transport
         self.host = config.host
-        self.token = config.access_token
         self.auth = config.auth_settings()
         self.allow_insecure_http = config.allow_insecure_http
         self.timeout: urllib3.Timeout = config.timeout
         self.budget = timeout_budget(self.timeout)
         self.policy: RetryPolicy = config.retries
         self.max_bytes: int = config.max_response_bytes
-        self.base_headers = {"Accept": _JSON, "Content-Type": _JSON, **default_headers}
-        self.routes: dict[Endpoint[Any, Any], tuple[str, dict[str, str]]] = {}
+        self.proxy_secrets = secrets_of(config.proxy_headers or {})
+        """Sent to the proxy, not in the request's headers, but removed from responses all the same."""
+        self.base_headers = {"Accept": _JSON, "Content-Type": _JSON}
+        merge_headers(self.base_headers, default_headers)
+        self.routes: dict[Endpoint[Any, Any], tuple[str, dict[str, str], tuple[str, ...]]] = {}
 
-    def route(self, endpoint: Endpoint[Any, Any]) -> tuple[str, dict[str, str]]:
-        """The URL and headers (with the endpoint's auth) of an operation, built once."""
+    def route(self, endpoint: Endpoint[Any, Any]) -> tuple[str, dict[str, str], tuple[str, ...]]:
+        """The URL, headers (with the endpoint's auth) and secrets of an operation, built once."""
         route = self.routes.get(endpoint)
         if route is None:
             headers = dict(self.base_headers)
-            for name in endpoint.auth:
-                setting = self.auth.get(name)
-                if setting is not None:
-                    headers[setting["key"]] = setting["value"]
+            merge_headers(headers, self.auth_headers(endpoint))
             url = self.host + endpoint.path
-            _refuse_insecure(self.allow_insecure_http, url, headers)
-            route = self.routes[endpoint] = (url, headers)
+            secrets = secrets_of(headers)
+            refuse_insecure(self.allow_insecure_http, url, secrets)
+            route = self.routes[endpoint] = (url, headers, secrets + self.proxy_secrets)
         return route
+
+    def auth_headers(self, endpoint: Endpoint[Any, Any]) -> dict[str, str]:
+        found = (self.auth.get(name) for name in endpoint.auth)
+        return {setting["key"]: setting["value"] for setting in found if setting is not None}
 
 
 class ApiClient:
     """Sends calls for the API classes; owns one connection pool shared by all threads.
 
     Use it as a context manager (or call ``close()``) to release the pool's connections.
+    ``transport`` replaces the HTTP layer (see ``rest.Transport``): for tests and benchmarks.
     """
 
     _default: ClassVar[ApiClient | None] = None
@@ -141,19 +137,23 @@ class ApiClient:
         header_name: str | None = None,
         header_value: str | None = None,
         cookie: str | None = None,
+        *,
+        transport: Transport | None = None,
     ) -> None:
         self.configuration = configuration or Configuration.get_default()
         self._default_headers: dict[str, str] = {
             "User-Agent": f"openapi_client/{__version__} python/{_PYTHON}"
         }
         self._lock = threading.Lock()
-        self._rest: RESTClientObject | None = None
-        self._rest_key: tuple[Any, ...] | None = None
+        self._own_transport = transport is None
+        self._transport: Transport | None = transport
+        self._pool_key: object = None
         self._state: _ClientState | None = None
         if header_name is not None:
             self.set_default_header(header_name, header_value or "")
         if cookie:
             self.set_default_header("Cookie", cookie)
+        _CLIENTS.add(self)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -171,9 +171,11 @@ class ApiClient:
     def close(self) -> None:
         """Close the pooled connections; a later call opens new ones."""
         with self._lock:
-            rest, self._rest, self._rest_key, self._state = self._rest, None, None, None
-        if rest is not None:
-            rest.clear()
+            transport, self._state, self._pool_key = self._transport, None, None
+            if self._own_transport:
+                self._transport = None
+        if transport is not None:
+            transport.close()
 
     @classmethod
     def get_default(cls) -> ApiClient:
@@ -195,16 +197,17 @@ class ApiClient:
         return dict(self._default_headers)
 
     def set_default_header(self, header_name: str, header_value: str) -> None:
-        """Send this header with every call (per-call ``_headers`` still win)."""
-        check_header_value(header_name, header_value)
+        """Send this header with every call (replacing one of the same name, in any case)."""
+        check_header(header_name, header_value)
         with self._lock:
-            self._default_headers = {**self._default_headers, header_name: header_value}
-            self._state = None
+            headers = dict(self._default_headers)
+            merge_headers(headers, {header_name: header_value})
+            self._default_headers, self._state = headers, None
 
     @property
     def user_agent(self) -> str:
         """The User-Agent header: names this package and its version by default."""
-        return self._default_headers["User-Agent"]
+        return next(v for k, v in self._default_headers.items() if k.lower() == "user-agent")
 
     @user_agent.setter
     def user_agent(self, value: str) -> None:
@@ -217,21 +220,16 @@ class ApiClient:
         endpoint: Endpoint[RequestT, ResponseT],
         body: RequestT | dict[str, Any] | None,
         options: RequestOptions,
+        *,
+        policy: RetryPolicy | None = None,
     ) -> ApiResponse[ResponseT]:
-        """Run one operation and return its parsed answer, or raise an ``ApiException``."""
+        """Run one operation and return its parsed response, or raise an ``ApiException``."""
         state = self._state
         if state is None or state.generation != self.configuration._generation:
             state = self._rebuild_state()
-        if options:
-            url, headers, payload, timeout = self._build(state, endpoint, body, options)
-        else:  # the common case, kept short: nothing per call but the body
-            payload = endpoint.encode(body)
-            url, headers = state.routes.get(endpoint) or state.route(endpoint)
-            timeout = state.timeout
-        response, data, retries = self._send(
-            state, endpoint.method, url, headers, payload, timeout, True
-        )
-        return self._decode(state, endpoint, response, data, retries)
+        request = self.prepare(state, endpoint, body, options)
+        response, retries = self.execute(state, request, policy or state.policy)
+        return decode(request, endpoint, response, retries)
 
     def call_raw(
         self,
@@ -239,10 +237,10 @@ class ApiClient:
         body: RequestT | dict[str, Any] | None,
         options: RequestOptions,
     ) -> urllib3.BaseHTTPResponse:
-        """Run one operation and return urllib3's answer unread (status not checked)."""
+        """Run one operation and return urllib3's unread response (status not checked)."""
         state = self._current_state()
-        url, headers, payload, timeout = self._build(state, endpoint, body, options)
-        return self._send(state, endpoint.method, url, headers, payload, timeout, False)[0]
+        request = self.prepare(state, endpoint, body, options)._replace(stream=True)
+        return self.execute(state, request, state.policy)[0].response
 
     def _current_state(self) -> _ClientState:
         state = self._state
@@ -253,159 +251,252 @@ class ApiClient:
     def _rebuild_state(self) -> _ClientState:
         config = self.configuration
         with self._lock:
-            key = tuple(getattr(config, name) for name in _POOL_SETTINGS)
-            if self._rest is None or key != self._rest_key:
-                if self._rest is not None:
-                    self._rest.clear()
-                self._rest, self._rest_key = RESTClientObject(config), key
-            state = _ClientState(config, self._rest, self._default_headers)
+            if self._own_transport:
+                settings = config.pool_settings
+                if self._transport is None or settings != self._pool_key:
+                    # The old transport is dropped, not closed: calls still using it finish,
+                    # and it closes its connections when the last of them lets go.
+                    self._transport, self._pool_key = RESTClientObject(settings), settings
+            assert self._transport is not None
+            state = _ClientState(config, self._transport, self._default_headers)
             self._state = state
             return state
 
-    def _build(
+    def prepare(
         self,
         state: _ClientState,
         endpoint: Endpoint[Any, Any],
         body: Any,
         options: RequestOptions,
-    ) -> tuple[str, Mapping[str, str], bytes, urllib3.Timeout]:
-        """Everything to send, checked; raises before any byte goes out."""
+    ) -> HttpRequest:
+        """The request to send, checked; raises before any byte goes out."""
         payload = endpoint.encode(body)
-        url, headers = state.route(endpoint)
-        if not options:
-            return url, headers, payload, state.timeout
+        if not options:  # the common case, kept short: nothing per call but the body
+            url, headers, secrets = state.routes.get(endpoint) or state.route(endpoint)
+            return HttpRequest(
+                endpoint.method, url, headers, payload, state.timeout, state.budget,
+                state.max_bytes, False, secrets,
+            )  # fmt: skip
         unknown = options.keys() - _OPTION_NAMES
-        if unknown:  # a misspelt option must not be silently ignored
-            raise ApiTypeError(
-                f"Got an unexpected keyword argument {min(unknown)!r} to method {endpoint.name}"
-            )
+        if unknown:
+            raise _unknown_options(endpoint, unknown)
         auth = options.get("_request_auth")
-        # _request_auth replaces the configured auth: start from the headers without it.
-        headers = dict(state.base_headers if auth is not None else headers)
-        timeout = state.timeout
-        if options.get("_request_timeout") is not None:
-            timeout = to_timeout(options["_request_timeout"])
+        url = state.host + endpoint.path
         host_index = options.get("_host_index")
         if host_index is not None:
             url = self.configuration.get_host_from_settings(host_index) + endpoint.path
+        headers = dict(state.base_headers)
+        if auth is None:
+            merge_headers(headers, state.auth_headers(endpoint))
         content_type = options.get("_content_type")
         if content_type is not None:
-            if not isinstance(content_type, str):
-                raise ApiTypeError(
-                    f"_content_type must be a str, not {type(content_type).__name__}"
-                )
-            if not content_type.lower().startswith(_JSON):
-                raise ApiValueError(
-                    f"_content_type {content_type!r} is not supported; "
-                    f"`{endpoint.name}` sends {_JSON}"
-                )
-            headers["Content-Type"] = content_type
+            merge_headers(headers, {"Content-Type": _check_content_type(endpoint, content_type)})
         extra_headers = options.get("_headers") or {}
         if not isinstance(extra_headers, Mapping):
             raise ApiTypeError(f"_headers must be a mapping, not {type(extra_headers).__name__}")
         for name, value in extra_headers.items():
-            check_header_value(name, value)
-            headers[name] = value
+            check_header(name, value)
+        merge_headers(headers, extra_headers)
+        secrets = secrets_of(headers)
         if auth is not None:
-            url = _apply_auth(auth, headers, url)
-        _refuse_insecure(state.allow_insecure_http, url, headers)
-        return url, headers, payload, timeout
+            url, auth_secret = apply_auth(auth, headers, url)
+            secrets = (*secrets_of(headers), auth_secret)
+        refuse_insecure(state.allow_insecure_http, url, secrets)
+        secrets += state.proxy_secrets
+        timeout = state.timeout
+        if options.get("_request_timeout") is not None:
+            timeout = to_timeout(options["_request_timeout"], "_request_timeout")
+        return HttpRequest(
+            endpoint.method, url, headers, payload, timeout, timeout_budget(timeout),
+            state.max_bytes, False, secrets,
+        )  # fmt: skip
 
-    def _send(
-        self,
-        state: _ClientState,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        payload: bytes,
-        timeout: urllib3.Timeout,
-        preload: bool,
-    ) -> tuple[urllib3.BaseHTTPResponse, bytes, int]:
-        """Send with retries; returns (answer, body if ``preload``, retries taken)."""
-        policy = state.policy
+    def execute(
+        self, state: _ClientState, request: HttpRequest, policy: RetryPolicy
+    ) -> tuple[RESTResponse, int]:
+        """Send with retries, all within the request's budget; returns (response, retries)."""
         started = time.monotonic()
-        deadline = started + (state.budget if timeout is state.timeout else timeout_budget(timeout))
-        debug = logger.isEnabledFor(logging.DEBUG)
-        attempt_timeout = timeout
+        deadline = started + request.budget
+        debug = _logs.logger.isEnabledFor(logging.DEBUG) or _URLLIB3_LOG.isEnabledFor(logging.DEBUG)
         retries = 0
         while True:
-            if debug:
-                _log_request(method, url, headers, payload, retries)
             try:
-                response = state.rest.send(method, url, headers, payload, attempt_timeout)
-                data = read_body(response, state.max_bytes, deadline) if preload else b""
+                if debug:
+                    response = _send_logged(state.transport, request, deadline, retries, started)
+                else:
+                    response = state.transport.send(request, deadline)
             except ApiConnectionError as error:
-                wait = policy.backoff(retries + 1) if policy.retries_failure(error.kind) else None
+                wait = policy.backoff(retries + 1) if policy.should_retry_failure(error.kind) else None
                 if not _may_retry(policy, retries, wait, deadline):
                     error.retries = retries
                     raise
                 if debug:
-                    logger.debug("attempt %d failed (%s); retrying", retries + 1, error.reason)
+                    _logs.logger.debug("attempt %d failed (%s); retrying", retries + 1, error.reason)
             else:
-                if debug:
-                    _log_response(response, data, started, state.token)
-                if not policy.retries_status(response.status):
-                    return response, data, retries
+                if not policy.should_retry_status(response.status):
+                    return response, retries
                 wait = policy.wait_before_retry(retries + 1, response.headers)
                 if not _may_retry(policy, retries, wait, deadline):
-                    return response, data, retries
-                if not preload:
-                    discard(response)
+                    return response, retries
+                if request.stream:
+                    discard(response.response)
             assert wait is not None
             time.sleep(wait)
             retries += 1
-            left = deadline - time.monotonic()
-            attempt_timeout = _clip(timeout, left)
-
-    def _decode(
-        self,
-        state: _ClientState,
-        endpoint: Endpoint[Any, ResponseT],
-        response: urllib3.BaseHTTPResponse,
-        data: bytes,
-        retries: int,
-    ) -> ApiResponse[ResponseT]:
-        """The parsed answer for a 2xx; the matching ``ApiException`` for anything else."""
-        status = response.status
-        if 200 <= status < 300:
-            content_type = response.headers.get("Content-Type")
-            if content_type is not None and content_type != _JSON and not _is_json(content_type):
-                raise _invalid_answer(
-                    response, data, retries, state.token,
-                    f"expected {_JSON}, got Content-Type {content_type!r}",
-                )  # fmt: skip
-            try:
-                model = endpoint.decode(data)
-            except ValidationError as error:
-                raise _invalid_answer(
-                    response, data, retries, state.token, _describe_invalid(endpoint, error)
-                ) from None
-            return ApiResponse(status, response.headers, model, data, retries)
-        failure = ApiException.from_response(
-            http_resp=response,
-            body=_scrub(data.decode("utf-8", "replace"), state.token),
-            headers={k: _scrub(v, state.token) for k, v in response.headers.items()},
-        )
-        failure.retries = retries
-        raise failure
 
     def __repr__(self) -> str:
-        return f"ApiClient(host={self.configuration.host!r})"
+        return f"ApiClient(host={strip_userinfo(self.configuration.host)!r})"
+
+
+def decode(
+    request: HttpRequest,
+    endpoint: Endpoint[Any, ResponseT],
+    response: RESTResponse,
+    retries: int,
+) -> ApiResponse[ResponseT]:
+    """The parsed model for a 2xx; the matching ``ApiException`` (secrets removed) otherwise."""
+    status, data = response.status, response.read()
+    if not 200 <= status < 300:
+        raise response_error(request, response, retries)
+    content_type = response.headers.get("Content-Type")
+    if content_type is not None and content_type != _JSON and not _is_json(content_type):
+        raise response_error(
+            request, response, retries, f"expected {_JSON}, got Content-Type {content_type!r}"
+        )
+    try:
+        model = endpoint.decode(data)
+    except ValidationError as error:
+        raise response_error(request, response, retries, _describe_invalid(endpoint, error)) from None
+    if model.__pydantic_extra__ and request.secrets:  # fields the API added may echo a secret
+        model.__pydantic_extra__ = _scrubbed(model.__pydantic_extra__, request.redactor)
+    return ApiResponse(status, response.headers, model, data, retries, request.secrets)
+
+
+def response_error(
+    request: HttpRequest, response: RESTResponse, retries: int, invalid: str | None = None
+) -> ApiException:
+    """The exception for an error status, or (``invalid`` given) for an unusable 2xx."""
+    redactor = request.redactor
+    body = redactor.text(response.read().decode("utf-8", "replace"))
+    error_class = ApiResponseValidationError if invalid else status_error_class(response.status)
+    error = error_class(
+        status=response.status,
+        reason=redactor.optional(invalid or response.reason),
+        body=body,
+        headers=redactor.headers(response.headers),
+        errors=[] if invalid else ApiError.list_from_body(body),
+        method=request.method,
+        url=request.safe_url,
+    )
+    error.retries = retries
+    return error
+
+
+def _scrubbed(value: Any, redactor: Redactor) -> Any:
+    """``value`` (decoded JSON) with the secrets removed from every string in it."""
+    if isinstance(value, str):
+        return redactor.text(value)
+    if isinstance(value, dict):
+        return {redactor.text(k): _scrubbed(v, redactor) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(item, redactor) for item in value]
+    return value
+
+
+def _send_logged(
+    transport: Transport, request: HttpRequest, deadline: float, retries: int, started: float
+) -> RESTResponse:
+    """``transport.send`` with the request and response logged, every secret removed."""
+    redactor = request.redactor  # applied before any repr(), which would escape what it seeks
+    _logs.logger.debug(
+        "HTTP request (attempt %d): %s %s headers=%s body=%s",
+        retries + 1, request.method, request.safe_url,
+        mask_credential_headers(redactor.headers(request.headers)),
+        redactor.text((request.body or b"").decode("utf-8", "replace")),
+    )  # fmt: skip
+    with _logs.secrets_in_flight(request.secrets):  # urllib3 logs the URL itself
+        response = transport.send(request, deadline)
+    body = redactor.text((response.data or b"").decode("utf-8", "replace"))
+    _logs.logger.debug(
+        "HTTP response: %d %s after %.1f ms headers=%s body=%s",
+        response.status, redactor.text(response.reason or ""), (time.monotonic() - started) * 1000,
+        mask_credential_headers(redactor.headers(response.headers)), body[:2048],
+    )  # fmt: skip
+    return response
+
+
+def secrets_of(headers: Mapping[str, str]) -> tuple[str, ...]:
+    """Every credential among request headers (Authorization, Cookie… in any case)."""
+    found: tuple[str, ...] = ()
+    for name, value in headers.items():
+        found += header_secrets(name, value)
+    return found
+
+
+def apply_auth(auth: Mapping[str, str], headers: dict[str, str], url: str) -> tuple[str, str]:
+    """Add per-call auth to the headers or the URL; returns (url, the secret it carries)."""
+    if not isinstance(auth, Mapping):
+        raise ApiTypeError(f"_request_auth must be a mapping, not {type(auth).__name__}")
+    where, key, value = auth.get("in", "header"), auth.get("key"), auth.get("value")
+    if not isinstance(key, str) or not key or not isinstance(value, str):
+        raise ApiValueError("_request_auth needs 'key' and 'value' as strings")
+    if where == "header":
+        check_header(key, value)
+        merge_headers(headers, {key: value})
+        return url, value
+    if where == "cookie":
+        cookie = f"{key}={value}"
+        check_header("Cookie", cookie)
+        merge_headers(headers, {"Cookie": cookie})
+        return url, value
+    if where == "query":
+        from urllib.parse import urlencode
+
+        return url + ("&" if "?" in url else "?") + urlencode({key: value}), value
+    raise ApiValueError(f"_request_auth 'in' must be header, cookie or query, not {where!r}")
+
+
+def refuse_insecure(allowed: bool, url: str, secrets: tuple[str, ...]) -> None:
+    """Refuse to send any credential in clear text beyond this machine, unless the user opted in."""
+    if allowed or not secrets or not url.startswith("http://"):
+        return
+    host = urllib3.util.parse_url(url).host or ""
+    if is_loopback(host):
+        return
+    raise ApiValueError(
+        f"Refusing to send credentials over plain http:// to {host!r}: use https://, "
+        "or set Configuration.allow_insecure_http = True if this network is trusted"
+    )
+
+
+def _check_content_type(endpoint: Endpoint[Any, Any], content_type: object) -> str:
+    if not isinstance(content_type, str):
+        raise ApiTypeError(f"_content_type must be a str, not {type(content_type).__name__}")
+    if not content_type.lower().startswith(_JSON):
+        raise ApiValueError(
+            f"_content_type {content_type!r} is not supported; `{endpoint.name}` sends {_JSON}"
+        )
+    check_header("Content-Type", content_type)
+    return content_type
+
+
+def _unknown_options(endpoint: Endpoint[Any, Any], unknown: set[str]) -> ApiTypeError:
+    names = ", ".join(repr(name) for name in sorted(unknown))
+    fields = endpoint.request_model.model_fields
+    aliases = {info.alias for info in fields.values() if info.alias}
+    message = f"{endpoint.name}() got unexpected keyword arguments: {names}"
+    if unknown & (fields.keys() | aliases):
+        example = ", ".join(f"{info.alias or name!r}: ..." for name, info in fields.items())
+        message += (
+            f". Body fields go in one argument: {endpoint.name}({{{example}}}) "
+            f"or {endpoint.name}({endpoint.request_model.__name__}(...))"
+        )
+    return ApiTypeError(message)
 
 
 def _may_retry(policy: RetryPolicy, retries: int, wait: float | None, deadline: float) -> bool:
     """Another attempt is allowed by the count, wanted (``wait`` set) and fits before the deadline."""
     return wait is not None and retries < policy.max_retries and time.monotonic() + wait < deadline
-
-
-def _clip(timeout: urllib3.Timeout, left: float) -> urllib3.Timeout:
-    """The same timeouts, none longer than the time left to the deadline."""
-    left = max(left, 0.001)
-    connect, read = timeout.connect_timeout, timeout.read_timeout
-    return urllib3.Timeout(
-        connect=min(connect, left) if isinstance(connect, int | float) else left,
-        read=min(read, left) if isinstance(read, int | float) else left,
-    )
 
 
 def _is_json(content_type: str) -> bool:
@@ -418,90 +509,18 @@ def _describe_invalid(endpoint: Endpoint[Any, Any], error: ValidationError) -> s
     for item in error.errors(include_url=False)[:5]:
         location = ".".join(str(p) for p in item["loc"]) or "(body)"
         problems.append(f"{location}: {item['msg']}")
-    return f"answer is not a valid {endpoint.response_model.__name__}: " + "; ".join(problems)
+    return f"response is not a valid {endpoint.response_model.__name__}: " + "; ".join(problems)
 
 
-def _invalid_answer(
-    response: urllib3.BaseHTTPResponse, data: bytes, retries: int, token: str | None, reason: str
-) -> ApiResponseValidationError:
-    error = ApiResponseValidationError(
-        status=response.status,
-        reason=reason,
-        body=_scrub(data.decode("utf-8", "replace"), token),
-        headers={k: _scrub(v, token) for k, v in response.headers.items()},
-    )
-    error.retries = retries
-    return error
+_CLIENTS: weakref.WeakSet[ApiClient] = weakref.WeakSet()
 
 
-def _scrub(text: str, token: str | None) -> str:
-    """Remove the token from text a server sent back (some echo request headers in errors)."""
-    return text.replace(token, "[REDACTED]") if token and token in text else text
+def _after_fork_in_child() -> None:
+    """A lock held by a parent thread at fork time would never be released in the child."""
+    for client in list(_CLIENTS):
+        client._lock = threading.Lock()
+        client._state = None
 
 
-def _apply_auth(auth: Mapping[str, str], headers: dict[str, str], url: str) -> str:
-    if not isinstance(auth, Mapping):
-        raise ApiTypeError(f"_request_auth must be a mapping, not {type(auth).__name__}")
-    where, key, value = auth.get("in", "header"), auth.get("key"), auth.get("value")
-    if not key or value is None:
-        raise ApiValueError("_request_auth needs 'key' and 'value'")
-    if where == "header":
-        check_header_value(key, value)
-        headers[key] = value
-        return url
-    if where == "cookie":
-        check_header_value("Cookie", value)
-        headers["Cookie"] = f"{key}={value}" if "=" not in value else value
-        return url
-    if where == "query":
-        from urllib.parse import urlencode
-
-        return url + ("&" if "?" in url else "?") + urlencode({key: value})
-    raise ApiValueError(f"_request_auth 'in' must be header, cookie or query, not {where!r}")
-
-
-def _refuse_insecure(allowed: bool, url: str, headers: Mapping[str, str]) -> None:
-    """Refuse to send credentials in clear text beyond this machine, unless the user opted in."""
-    if allowed or not url.startswith("http://"):
-        return
-    if "Authorization" not in headers and "Cookie" not in headers and "?" not in url:
-        return
-    host = urllib3.util.parse_url(url).host or ""
-    if _is_loopback(host):
-        return
-    raise ApiValueError(
-        f"Refusing to send the bearer token over plain http:// to {host!r}: use https://, "
-        "or set Configuration.allow_insecure_http = True if this network is trusted"
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _log_request(
-    method: str, url: str, headers: Mapping[str, str], payload: bytes, retries: int
-) -> None:
-    logger.debug(
-        "HTTP request (attempt %d): %s %s headers=%s body=%s",
-        retries + 1, method, url, redact_headers(headers), payload.decode("utf-8", "replace"),
-    )  # fmt: skip
-
-
-def _log_response(
-    response: urllib3.BaseHTTPResponse, data: bytes, started: float, token: str | None
-) -> None:
-    # A server may echo the token back (in an error message or a header): scrub it here too.
-    headers = {k: _scrub(v, token) for k, v in redact_headers(response.headers).items()}
-    body = _scrub(data[: 2048 + len(token or "")].decode("utf-8", "replace"), token)[:2048]
-    logger.debug(
-        "HTTP response: %d %s after %.1f ms headers=%s body=%s",
-        response.status, response.reason, (time.monotonic() - started) * 1000, headers, body,
-    )  # fmt: skip
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,27 +1,31 @@
 """Settings of a client: where to send, how to authenticate, TLS, proxy, pool, timeouts, retries, logging.
 
-Values are checked and normalised when set, so the request path never re-checks them. Every
-change bumps a counter that ``ApiClient`` compares on each call, so a setting changed after the
-client was made is still honoured.
+Each setting is declared once, below, with the check that normalises it; a bad value raises
+``ApiTypeError``/``ApiValueError`` naming the setting, when it is set. Every change bumps a
+counter that ``ApiClient`` compares on each call, so a setting changed after the client was
+made is honoured on its next call.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
 import logging
 import os
-import re
 import sys
-from collections.abc import Mapping
-from functools import lru_cache
-from typing import Any, ClassVar, TypedDict
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar, Generic, TypedDict, TypeVar, overload
 
 import urllib3
 
-from openapi_client._logs import LOGGER_NAME, attach_redaction
+from openapi_client import _logs
+from openapi_client._redaction import strip_userinfo
 from openapi_client._version import __version__
-from openapi_client.exceptions import ApiTypeError, ApiValueError
+from openapi_client.exceptions import ApiAttributeError, ApiTypeError, ApiValueError
+from openapi_client.rest import PoolSettings
 from openapi_client.retries import RetryPolicy
+from openapi_client.validation import TimeoutSetting, check_headers, check_url, to_timeout
 
 DEFAULT_HOST = "https://api.engine.tech"
 HOST_ENV_VAR = "ENGINE_API_HOST"
@@ -29,11 +33,15 @@ DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 10.0
 DEFAULT_TIMEOUT = urllib3.Timeout(connect=DEFAULT_CONNECT_TIMEOUT, read=DEFAULT_READ_TIMEOUT)
 DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
-MAX_TIMEOUT_SECONDS = 1e9
-"""Longer timeouts overflow the socket layer (and mean "never"; 1e9 s is 31 years)."""
+DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+RetriesSetting = RetryPolicy | int | bool | urllib3.Retry | None
+PathSetting = str | os.PathLike[str] | None
+SocketOption = tuple[int, int, int | bytes]
+SocketOptions = tuple[SocketOption, ...]
 
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-TimeoutSetting = float | int | tuple[float, float] | urllib3.Timeout | None
+StoredT = TypeVar("StoredT")
+ReadT = TypeVar("ReadT")
+GivenT = TypeVar("GivenT")
 
 
 class HostVariable(TypedDict):
@@ -48,75 +56,267 @@ class HostSetting(TypedDict):
     variables: dict[str, HostVariable]
 
 
-@lru_cache(maxsize=64)
-def _timeout_from_hashable(value: float | tuple[float, float]) -> urllib3.Timeout:
-    if isinstance(value, tuple):
-        if len(value) != 2:
-            raise ApiValueError("timeout: a tuple must be (connect, read)")
-        connect, read = value
-        return urllib3.Timeout(connect=_seconds(connect), read=_seconds(read))
-    seconds = _seconds(value)
-    return urllib3.Timeout(connect=seconds, read=seconds)
+class Setting(Generic[ReadT, GivenT]):
+    """One setting: its default, and the check that turns what is given into what is stored.
+
+    ``read`` (when given) derives what reading the setting returns from what is stored;
+    ``on_change`` reacts to a new value (the logging settings switch handlers).
+    """
+
+    def __init__(
+        self,
+        check: Callable[[str, Any], Any],
+        default: Any,
+        *,
+        read: Callable[[Configuration, Any], ReadT] | None = None,
+        on_change: Callable[[Configuration, Any, Any], None] | None = None,
+        check_in_context: Callable[[Configuration, Any], None] | None = None,
+    ) -> None:
+        self.check = check
+        self.check_in_context = check_in_context
+        """A further check against the rest of the configuration (e.g. an index into a list)."""
+        self.default = default
+        self.read = read
+        self.on_change = on_change
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, config: None, owner: type) -> Setting[ReadT, GivenT]: ...
+    @overload
+    def __get__(self, config: Configuration, owner: type) -> ReadT: ...
+    def __get__(self, config: Configuration | None, owner: type) -> Any:
+        if config is None:
+            return self
+        stored = config._values[self.name]
+        return stored if self.read is None else self.read(config, stored)
+
+    def __set__(self, config: Configuration, value: GivenT) -> None:
+        stored = self.check(self.name, value)
+        if self.check_in_context is not None:
+            self.check_in_context(config, stored)
+        old = config._values.get(self.name)
+        config._values[self.name] = stored
+        config._generation += 1
+        if self.on_change is not None:
+            self.on_change(config, old, stored)
 
 
-def _seconds(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ApiTypeError(f"timeout: expected seconds as a number, got {type(value).__name__}")
-    if not 0 < value <= MAX_TIMEOUT_SECONDS:  # also refuses NaN, inf and ints beyond float
+# -- the checks (each takes the setting's name, for its messages) ------------------------------
+
+
+def _bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ApiTypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiTypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ApiValueError(f"{name} must be >= 1, got {value}")
+    return value
+
+
+def _optional(check: Callable[[str, Any], StoredT]) -> Callable[[str, Any], StoredT | None]:
+    def optional(name: str, value: object) -> StoredT | None:
+        return None if value is None else check(name, value)
+
+    return optional
+
+
+def _text(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ApiTypeError(f"{name} must be a str, got {type(value).__name__}")
+    return value
+
+
+def _existing_path(name: str, value: object) -> str:
+    if not isinstance(value, str | os.PathLike):
+        raise ApiTypeError(f"{name} must be a file path, got {type(value).__name__}")
+    path = os.fspath(value)
+    if not isinstance(path, str) or not os.path.exists(path):
+        raise ApiValueError(f"{name}: no such file: {path!r}")
+    return path
+
+
+def _writable_path(name: str, value: object) -> str:
+    if not isinstance(value, str | os.PathLike):
+        raise ApiTypeError(f"{name} must be a file path, got {type(value).__name__}")
+    path = os.fspath(value)
+    if not isinstance(path, str) or not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        raise ApiValueError(f"{name}: the folder of {path!r} does not exist")
+    return path
+
+
+def _token(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ApiTypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not value or value != value.strip() or any(c in value for c in "\r\n\0"):
         raise ApiValueError(
-            f"timeout: must be a positive number of seconds up to {MAX_TIMEOUT_SECONDS:g}"
+            f"{name} must be non-empty, without whitespace at its ends, CR, LF or NUL "
+            "(use None for no token)"
         )
-    return float(value)
-
-
-def to_timeout(value: TimeoutSetting) -> urllib3.Timeout:
-    """One number (connect and read each), a (connect, read) pair, or a ``urllib3.Timeout``."""
-    if isinstance(value, urllib3.Timeout):
-        return value
-    if value is None:
-        raise ApiValueError("timeout: None would wait forever; give seconds")
-    if isinstance(value, list):
-        value = tuple(value)
-    try:
-        hash(value)
-    except TypeError:  # a dict, a set, a pair holding a list: not seconds
-        raise ApiTypeError(f"timeout: expected seconds, got {type(value).__name__}") from None
-    return _timeout_from_hashable(value)
-
-
-def timeout_budget(timeout: urllib3.Timeout) -> float:
-    """The longest a whole call (all attempts and waits) may take under these timeouts."""
-    if isinstance(timeout.total, int | float):
-        return float(timeout.total)
-    parts = [
-        t for t in (timeout.connect_timeout, timeout.read_timeout) if isinstance(t, int | float)
-    ]
-    return float(sum(parts)) if parts else float("inf")
-
-
-def check_header_value(name: str, value: str) -> None:
-    """Refuse headers that could split a request (CR, LF, NUL), break its framing, or that
-    HTTP cannot carry (a name that is not a token, a value that is not Latin-1)."""
-    for text, what in ((name, "name"), (value, "value")):
-        if not isinstance(text, str):
-            raise ApiTypeError(f"header {name!r}: {what} must be a str, got {type(text).__name__}")
-        if "\r" in text or "\n" in text or "\0" in text:
-            raise ApiValueError(f"header {name!r}: {what} must not contain CR, LF or NUL")
-    if not _HEADER_NAME.fullmatch(name):
-        raise ApiValueError(f"header {name!r}: name must be an HTTP token such as 'X-Trace-Id'")
-    if name.lower() in ("content-length", "transfer-encoding"):
-        raise ApiValueError(f"header {name!r}: the SDK sets it from the body")
     try:
         value.encode("latin-1")
     except UnicodeEncodeError:
-        raise ApiValueError(f"header {name!r}: value must be Latin-1 text") from None
+        raise ApiValueError(f"{name} must be Latin-1 text: HTTP headers cannot carry it") from None
+    return value
+
+
+def _cert_data(name: str, value: object) -> str | bytes:
+    if not isinstance(value, str | bytes):
+        raise ApiTypeError(f"{name} must be PEM text (str) or DER bytes, got {type(value).__name__}")
+    return value
+
+
+def _hostname_check(name: str, value: object) -> str | bool:
+    if value is not False and not isinstance(value, str):
+        raise ApiTypeError(f"{name} must be a host name or False, got {value!r}")
+    return value
+
+
+def _server_index(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiTypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ApiValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def _server_in_list(config: Configuration, index: int | None) -> None:
+    if index is not None:
+        count = len(config.get_host_settings())
+        if index >= count:
+            raise ApiValueError(f"server_index must be less than {count} (the servers listed), got {index}")
+
+
+def _string_map(name: str, value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ApiTypeError(f"{name} must be a mapping of str to str")
+    return dict(value)
+
+
+def _socket_options(name: str, value: object) -> SocketOptions:
+    if not isinstance(value, Sequence) or isinstance(value, str | bytes):
+        raise ApiTypeError(f"{name} must be a list of (level, option, value) tuples")
+    options = []
+    for option in value:
+        if not (
+            isinstance(option, tuple)
+            and len(option) == 3
+            and all(isinstance(part, int) and not isinstance(part, bool) for part in option[:2])
+            and isinstance(option[2], int | bytes)
+        ):
+            raise ApiTypeError(f"{name}: {option!r} is not a (level, option, value) tuple")
+        options.append(option)
+    return tuple(options)
+
+
+def _log_format(name: str, value: object) -> str:
+    text = _text(name, value)
+    try:
+        logging.Formatter(text, validate=True)
+    except ValueError as error:
+        raise ApiValueError(f"{name}: {error}") from None
+    return text
+
+
+def _retries(name: str, value: object) -> RetryPolicy:
+    return RetryPolicy.from_setting(value)
+
+
+def _timeout(name: str, value: object) -> urllib3.Timeout:
+    return to_timeout(value, name)
+
+
+# -- reactions to changes of the logging settings -------------------------------------------
+
+
+def _debug_changed(config: Configuration, old: bool | None, new: bool) -> None:
+    if bool(old) == new:
+        return
+    if new:
+        _logs.enable_debug(config._values.get("logger_format", DEFAULT_LOG_FORMAT))
+        config._finalizers["debug"] = weakref.finalize(config, _logs.disable_debug)
+    else:
+        config._finalizers.pop("debug").detach()
+        _logs.disable_debug()
+
+
+def _logger_file_changed(config: Configuration, old: str | None, new: str | None) -> None:
+    if old == new:
+        return
+    if old:
+        config._finalizers.pop("logger_file").detach()
+        _logs.close_log_file(old)
+    if new:
+        _logs.open_log_file(new, config._values.get("logger_format", DEFAULT_LOG_FORMAT))
+        config._finalizers["logger_file"] = weakref.finalize(config, _logs.close_log_file, new)
+
+
+def _host_or_fallback(config: Configuration, explicit: str | None) -> str:
+    """The explicit ``host``, else ``$ENGINE_API_HOST``, else the server list."""
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(HOST_ENV_VAR)
+    if from_env and config.server_index is None:
+        return check_url(HOST_ENV_VAR, from_env)
+    return config.get_host_from_settings(config.server_index, config.server_variables)
 
 
 class Configuration:
     """Settings shared by the clients made from it. See README, "Configuration"."""
 
     _default: ClassVar[Configuration | None] = None
+
+    # The settings, in the order they are applied (the log format before the log handlers).
+    host: Setting[str, str | None] = Setting(
+        _optional(check_url), None, read=_host_or_fallback
+    )
+    """Base URL of the API: this, else ``$ENGINE_API_HOST``, else the server list; reads as a str."""
+    access_token: Setting[str | None, str | None] = Setting(_optional(_token), None)
+    server_index: Setting[int | None, int | None] = Setting(
+        _optional(_server_index), None, check_in_context=_server_in_list
+    )
+    server_variables: Setting[dict[str, str], Mapping[str, str]] = Setting(_string_map, {})
+    verify_ssl: Setting[bool, bool] = Setting(_bool, True)
+    ssl_ca_cert: Setting[str | None, PathSetting] = Setting(_optional(_existing_path), None)
+    ca_cert_data: Setting[str | bytes | None, str | bytes | None] = Setting(
+        _optional(_cert_data), None
+    )
+    cert_file: Setting[str | None, PathSetting] = Setting(_optional(_existing_path), None)
+    key_file: Setting[str | None, PathSetting] = Setting(_optional(_existing_path), None)
+    assert_hostname: Setting[str | bool | None, str | bool | None] = Setting(
+        _optional(_hostname_check), None
+    )
+    tls_server_name: Setting[str | None, str | None] = Setting(_optional(_text), None)
+    proxy: Setting[str | None, str | None] = Setting(_optional(check_url), None)
+    proxy_headers: Setting[dict[str, str] | None, Mapping[str, str] | None] = Setting(
+        _optional(check_headers), None
+    )
+    connection_pool_maxsize: Setting[int, int] = Setting(_positive_int, 10)
+    retries: Setting[RetryPolicy, RetriesSetting] = Setting(_retries, None)
+    timeout: Setting[urllib3.Timeout, TimeoutSetting] = Setting(_timeout, DEFAULT_TIMEOUT)
+    max_response_bytes: Setting[int, int] = Setting(_positive_int, DEFAULT_MAX_RESPONSE_BYTES)
+    allow_insecure_http: Setting[bool, bool] = Setting(_bool, False)
+    socket_options: Setting[SocketOptions | None, Sequence[SocketOption] | None] = Setting(
+        _optional(_socket_options), None
+    )
+    logger_format: Setting[str, str] = Setting(_log_format, DEFAULT_LOG_FORMAT)
+    debug: Setting[bool, bool] = Setting(_bool, False, on_change=_debug_changed)
+    logger_file: Setting[str | None, PathSetting] = Setting(
+        _optional(_writable_path), None, on_change=_logger_file_changed
+    )
+
+    _values: dict[str, Any]
     _generation: int
+    _finalizers: dict[str, weakref.finalize[Any, Any]]
 
     def __init__(
         self,
@@ -126,100 +326,44 @@ class Configuration:
         server_index: int | None = None,
         server_variables: Mapping[str, str] | None = None,
         verify_ssl: bool = True,
-        ssl_ca_cert: str | None = None,
+        ssl_ca_cert: PathSetting = None,
         ca_cert_data: str | bytes | None = None,
-        cert_file: str | None = None,
-        key_file: str | None = None,
+        cert_file: PathSetting = None,
+        key_file: PathSetting = None,
         assert_hostname: str | bool | None = None,
         tls_server_name: str | None = None,
         proxy: str | None = None,
         proxy_headers: Mapping[str, str] | None = None,
         connection_pool_maxsize: int = 10,
-        retries: object = None,
+        retries: RetriesSetting = None,
         timeout: TimeoutSetting = DEFAULT_TIMEOUT,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         allow_insecure_http: bool = False,
-        socket_options: list[tuple[int, int, int | bytes]] | None = None,
+        socket_options: Sequence[SocketOption] | None = None,
         debug: bool = False,
-        logger_file: str | None = None,
-        logger_format: str = "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        logger_file: PathSetting = None,
+        logger_format: str = DEFAULT_LOG_FORMAT,
     ) -> None:
+        given = dict(locals())
+        if server_variables is None:
+            given["server_variables"] = {}
+        object.__setattr__(self, "_values", {})
         object.__setattr__(self, "_generation", 0)
-        self._host: str | None = None
-        self.server_index = server_index
-        self.server_variables = dict(server_variables or {})
-        if host is not None:
-            self.host = host
-        self.access_token = access_token
-        self.verify_ssl = verify_ssl
-        self.ssl_ca_cert = ssl_ca_cert
-        self.ca_cert_data = ca_cert_data
-        self.cert_file = cert_file
-        self.key_file = key_file
-        self.assert_hostname = assert_hostname
-        self.tls_server_name = tls_server_name
-        self.proxy = proxy
-        self.proxy_headers = proxy_headers
-        self.connection_pool_maxsize = connection_pool_maxsize
-        self.retries = retries
-        self.timeout = timeout
-        self.max_response_bytes = max_response_bytes
-        self.allow_insecure_http = allow_insecure_http
-        self.socket_options = socket_options
-        self.logger_format = logger_format
-        self.logger: dict[str, logging.Logger] = {
-            "package_logger": logging.getLogger(LOGGER_NAME),
-            "urllib3_logger": logging.getLogger("urllib3"),
-        }
-        self._logger_file: str | None = None
-        self._file_handler: logging.Handler | None = None
-        self._stream_handler: logging.Handler | None = None
-        self._debug = False
-        self._saved_levels: dict[str, int] = {}
-        self.logger_file = logger_file
-        self.debug = debug
+        object.__setattr__(self, "_finalizers", {})
+        for name in _SETTING_NAMES:
+            setattr(self, name, given[name])
 
     def __setattr__(self, name: str, value: Any) -> None:
-        """Check the value, store it, and tell clients that settings changed."""
-        checker = _CHECKS.get(name)
-        if checker is not None:
-            value = checker(value)
+        """Refuse unknown settings (a typo would otherwise be ignored); the rest check themselves.
+
+        Subclasses may add attributes of their own."""
+        if type(self) is Configuration and not name.startswith("_") and not hasattr(Configuration, name):
+            close = difflib.get_close_matches(name, _PUBLIC_NAMES, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ApiAttributeError(f"Configuration has no setting {name!r}{hint}")
         object.__setattr__(self, name, value)
-        object.__setattr__(self, "_generation", self._generation + 1)
-
-    @property
-    def timeout(self) -> urllib3.Timeout:
-        """Default timeouts of every call (connect 5 s, read 10 s); a call never runs past their sum."""
-        return self._timeout
-
-    @timeout.setter
-    def timeout(self, value: TimeoutSetting) -> None:
-        self._timeout = to_timeout(value)
-
-    @property
-    def retries(self) -> RetryPolicy:
-        """The retry policy; set None (defaults), 0 (off), an int, a RetryPolicy or a urllib3.Retry."""
-        return self._retries
-
-    @retries.setter
-    def retries(self, value: object) -> None:
-        self._retries = RetryPolicy.from_setting(value)
 
     # -- hosts -------------------------------------------------------------------------------
-
-    @property
-    def host(self) -> str:
-        """Base URL of the API: the explicit ``host``, else ``$ENGINE_API_HOST``, else the server list."""
-        if self._host is not None:
-            return self._host
-        from_env = os.environ.get(HOST_ENV_VAR)
-        if from_env and self.server_index is None:
-            return _check_host(from_env)
-        return self.get_host_from_settings(self.server_index, self.server_variables)
-
-    @host.setter
-    def host(self, value: str) -> None:
-        self._host = _check_host(value)
 
     def get_host_settings(self) -> list[HostSetting]:
         """The servers this API is published on."""
@@ -253,7 +397,24 @@ class Configuration:
             url = url.replace("{" + name + "}", value)
         return url
 
-    # -- auth --------------------------------------------------------------------------------
+    # -- what the layers below take ----------------------------------------------------------
+
+    @property
+    def pool_settings(self) -> PoolSettings:
+        """The settings that shape the connection pool, as one comparable value."""
+        return PoolSettings(
+            verify_ssl=self.verify_ssl,
+            ssl_ca_cert=self.ssl_ca_cert,
+            ca_cert_data=self.ca_cert_data,
+            cert_file=self.cert_file,
+            key_file=self.key_file,
+            assert_hostname=self.assert_hostname,
+            tls_server_name=self.tls_server_name,
+            proxy=self.proxy,
+            proxy_headers=tuple((self.proxy_headers or {}).items()),
+            maxsize=self.connection_pool_maxsize,
+            socket_options=self.socket_options,
+        )
 
     def auth_settings(self) -> dict[str, dict[str, str]]:
         """The authentication to apply to calls: the publishable bearer token, when one is set."""
@@ -268,58 +429,15 @@ class Configuration:
             }
         }
 
-    # -- logging -----------------------------------------------------------------------------
-
     @property
-    def debug(self) -> bool:
-        """Log each request and answer at DEBUG through ``logging`` (token redacted; never stdout)."""
-        return self._debug
+    def logger(self) -> dict[str, logging.Logger]:
+        """The loggers ``debug`` turns up (as generated clients name them)."""
+        return {
+            "package_logger": logging.getLogger(_logs.LOGGER_NAME),
+            "urllib3_logger": logging.getLogger("urllib3"),
+        }
 
-    @debug.setter
-    def debug(self, value: bool) -> None:
-        value = bool(value)
-        if value == self._debug:
-            return
-        self._debug = value
-        package_logger = self.logger["package_logger"]
-        if value:  # remember the levels the application chose, to give them back later
-            self._saved_levels = {name: log.level for name, log in self.logger.items()}
-            for log in self.logger.values():
-                log.setLevel(logging.DEBUG)
-            if not _has_handler(package_logger):
-                handler = logging.StreamHandler(sys.stderr)
-                handler.setFormatter(logging.Formatter(self.logger_format))
-                attach_redaction(handler)
-                package_logger.addHandler(handler)
-                self._stream_handler = handler
-            return
-        for name, log in self.logger.items():
-            log.setLevel(self._saved_levels.get(name, logging.NOTSET))
-        if self._stream_handler is not None:
-            package_logger.removeHandler(self._stream_handler)
-            self._stream_handler = None
-
-    @property
-    def logger_file(self) -> str | None:
-        """Also write the package's log records to this file (token redacted)."""
-        return self._logger_file
-
-    @logger_file.setter
-    def logger_file(self, value: str | None) -> None:
-        package_logger = self.logger["package_logger"]
-        if self._file_handler is not None:
-            package_logger.removeHandler(self._file_handler)
-            self._file_handler.close()
-            self._file_handler = None
-        self._logger_file = value
-        if value:
-            handler = logging.FileHandler(value)
-            handler.setFormatter(logging.Formatter(self.logger_format))
-            attach_redaction(handler)
-            package_logger.addHandler(handler)
-            self._file_handler = handler
-
-    # -- defaults ----------------------------------------------------------------------------
+    # -- defaults and copies -----------------------------------------------------------------
 
     @classmethod
     def set_default(cls, default: Configuration | None) -> None:
@@ -338,10 +456,22 @@ class Configuration:
         """A copy of the default configuration, to change without touching the default."""
         return copy.copy(cls.get_default())
 
+    def __copy__(self) -> Configuration:
+        duplicate = type(self).__new__(type(self))
+        object.__setattr__(duplicate, "_values", {})
+        object.__setattr__(duplicate, "_generation", 0)
+        object.__setattr__(duplicate, "_finalizers", {})
+        for name in _SETTING_NAMES:
+            setattr(duplicate, name, self._values[name])
+        return duplicate
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Configuration:
+        return self.__copy__()  # every stored value is immutable or copied by its check
+
     # -- reports -----------------------------------------------------------------------------
 
     def to_debug_report(self) -> str:
-        """Facts to paste into a bug report; never includes the token."""
+        """Facts to paste into a bug report; never includes the token or a password."""
         import importlib.metadata
         import platform
 
@@ -352,84 +482,19 @@ class Configuration:
             "Version of the API: 1.58.0\n"
             f"SDK Package Version: {__version__}\n"
             f"urllib3 Version: {importlib.metadata.version('urllib3')}\n"
-            f"Host: {self.host}\n"
+            f"Host: {strip_userinfo(self.host)}\n"
             f"Access token: {'set' if self.access_token else 'not set'}"
         )
 
     def __repr__(self) -> str:
         token = "'***'" if self.access_token else "None"
+        proxy = strip_userinfo(self.proxy) if self.proxy else None
         return (
-            f"Configuration(host={self.host!r}, access_token={token}, timeout={self.timeout!r}, "
-            f"retries={self.retries!r}, verify_ssl={self.verify_ssl!r}, proxy={_redact_url(self.proxy)!r})"
+            f"Configuration(host={strip_userinfo(self.host)!r}, access_token={token}, "
+            f"timeout={self.timeout!r}, retries={self.retries!r}, "
+            f"verify_ssl={self.verify_ssl!r}, proxy={proxy!r})"
         )
 
 
-def _has_handler(logger: logging.Logger) -> bool:
-    current: logging.Logger | None = logger
-    while current is not None:
-        if current.handlers:
-            return True
-        current = current.parent if current.propagate else None
-    return False
-
-
-def _redact_url(url: str | None) -> str | None:
-    """Hide a password in ``scheme://user:password@host`` (proxies often carry one)."""
-    if not url or "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    credentials, _, hostpart = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{hostpart}"
-
-
-def _check_host(value: object) -> str:
-    if not isinstance(value, str):
-        raise ApiTypeError(f"host must be a str URL, got {type(value).__name__}")
-    try:
-        parsed = urllib3.util.parse_url(value)
-    except urllib3.exceptions.LocationParseError:
-        parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ApiValueError(f"host must be an http:// or https:// URL, got {value!r}")
-    return value.rstrip("/")
-
-
-def _check_token(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ApiTypeError(f"access_token must be a str, got {type(value).__name__}")
-    if any(c in value for c in "\r\n\0") or value != value.strip():
-        raise ApiValueError("access_token must not contain whitespace at its ends, CR, LF or NUL")
-    return value
-
-
-def _check_positive_int(name: str) -> Any:
-    def check(value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ApiTypeError(f"{name} must be an int, got {type(value).__name__}")
-        if value < 1:
-            raise ApiValueError(f"{name} must be >= 1, got {value}")
-        return value
-
-    return check
-
-
-def _check_headers(value: Mapping[str, str] | None) -> dict[str, str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping):
-        raise ApiTypeError(f"proxy_headers must be a mapping, got {type(value).__name__}")
-    for name, header_value in value.items():
-        check_header_value(name, header_value)
-    return dict(value)
-
-
-_CHECKS: dict[str, Any] = {
-    "access_token": _check_token,
-    "connection_pool_maxsize": _check_positive_int("connection_pool_maxsize"),
-    "max_response_bytes": _check_positive_int("max_response_bytes"),
-    "proxy_headers": _check_headers,
-    "proxy": lambda v: None if v is None else _check_host(v),
-}
+_SETTING_NAMES = [name for name, value in vars(Configuration).items() if isinstance(value, Setting)]
+_PUBLIC_NAMES = [*_SETTING_NAMES, "logger"]

@@ -1,27 +1,37 @@
-"""Every error the SDK raises, as one tree.
+"""Every error the SDK raises, as one tree. This module imports nothing else of the package.
 
 OpenApiException
 ├── ApiTypeError, ApiValueError, ApiKeyError, ApiAttributeError   bad input, found before sending
+├── RecorderError                                                 the background recorder refused an event
+│   ├── RecorderClosedError                                       ... because it was closed
+│   └── RecorderFullError                                         ... because its queue was full
 └── ApiException                                                  the call failed
-    ├── BadRequestException (400), UnauthorizedException (401), ForbiddenException (403),
-    │   NotFoundException (404), ConflictException (409), UnprocessableEntityException (422),
-    │   ServiceException (5xx)                                    the server answered with an error
-    ├── ApiConnectionError (status 0)                             no usable answer: refused, reset, TLS…
+    ├── ApiStatusError                                            the server answered with an error status
+    │   ├── BadRequestException (400), UnauthorizedException (401), ForbiddenException (403),
+    │   │   NotFoundException (404), ConflictException (409), UnprocessableEntityException (422)
+    │   └── ServiceException (5xx)
+    ├── ApiConnectionError (status 0)                             no usable response: refused, reset, TLS…
     │   └── ApiTimeoutError                                       the call ran out of time
-    └── ApiResponseValidationError                                a 2xx answer that is not what the API promises
+    └── ApiResponseValidationError                                a 2xx response that is not what the API promises
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from openapi_client.models.api_error import ApiError
-    from openapi_client.retries import FailureKind
+from dataclasses import dataclass
+from typing import Any, Literal
 
 PathToItem = Sequence[str | int]
+
+FailureKind = Literal["connect", "stale", "dropped", "timeout", "broken", "tls", "proxy", "other"]
+"""How a call failed without a response, which decides whether another attempt is safe:
+
+``connect`` nothing was sent (refused, DNS, connect timeout); ``stale`` a reused keep-alive
+connection closed before any response byte (the server closed it idle and never read the
+request); ``dropped`` a new connection closed before any response byte (the server got the
+request and may have acted on it); ``timeout`` no response within the time allowed; ``broken``
+the response stopped midway or was not HTTP; ``tls`` certificate or handshake failure;
+``proxy`` the proxy failed."""
 
 
 def render_path(path_to_item: PathToItem) -> str:
@@ -29,12 +39,20 @@ def render_path(path_to_item: PathToItem) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f"['{p}']" for p in path_to_item)
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where (``path``) and what (``message``)."""
+
+    path: tuple[str | int, ...]
+    message: str
+
+
 class OpenApiException(Exception):
     """Base of every exception this package raises."""
 
 
 class _InputError(OpenApiException):
-    """Shared shape of the input errors: a message and the path of the offending item."""
+    """Shared shape of the input errors: a message, and where each problem is."""
 
     def __init__(
         self,
@@ -42,12 +60,19 @@ class _InputError(OpenApiException):
         path_to_item: PathToItem | None = None,
         valid_classes: tuple[type, ...] | None = None,
         key_type: bool | None = None,
+        *,
+        problems: Sequence[Problem] = (),
     ) -> None:
+        self.problems: list[Problem] = list(problems)
+        """Every problem found, each with its own location (the message lists them all)."""
+        if path_to_item is None and self.problems:
+            path_to_item = self.problems[0].path
         self.path_to_item = list(path_to_item) if path_to_item else None
         self.valid_classes = valid_classes
         self.key_type = key_type
-        full_msg = f"{msg} at {render_path(self.path_to_item)}" if self.path_to_item else msg
-        super().__init__(full_msg)
+        if self.path_to_item and not self.problems:
+            msg = f"{msg} at {render_path(self.path_to_item)}"
+        super().__init__(msg)
 
 
 class ApiTypeError(_InputError, TypeError):
@@ -59,7 +84,7 @@ class ApiValueError(_InputError, ValueError):
 
 
 class ApiAttributeError(_InputError, AttributeError):
-    """An attribute that does not exist was asked for."""
+    """An attribute that does not exist was set or asked for."""
 
 
 class ApiKeyError(_InputError, KeyError):
@@ -69,8 +94,24 @@ class ApiKeyError(_InputError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class RecorderError(OpenApiException):
+    """The background recorder did not take an event."""
+
+
+class RecorderClosedError(RecorderError):
+    """The recorder was closed: it takes no more events."""
+
+
+class RecorderFullError(RecorderError):
+    """The recorder's memory queue was full and it has no spool: the event was dropped."""
+
+
 class ApiException(OpenApiException):
-    """The call failed; ``status`` is the HTTP status, or 0 when no answer came."""
+    """The call failed; ``status`` is the HTTP status, or 0 when no response came.
+
+    ``method`` and ``url`` name the request (secrets removed); ``retries`` says how many times
+    it was retried; ``errors`` holds the API's error array when the response carried one.
+    """
 
     def __init__(
         self,
@@ -81,6 +122,9 @@ class ApiException(OpenApiException):
         body: str | None = None,
         data: Any = None,
         headers: Mapping[str, str] | None = None,
+        errors: Sequence[Any] = (),
+        method: str | None = None,
+        url: str | None = None,
     ) -> None:
         if http_resp is not None:
             status = http_resp.status if status is None else status
@@ -95,17 +139,13 @@ class ApiException(OpenApiException):
         self.body: str | None = body
         self.data: Any = data
         self.headers: dict[str, str] | None = dict(headers) if headers is not None else None
+        self.errors: list[Any] = list(errors)
+        """The API's error array as ``ApiError`` models, or ``[]``."""
+        self.method = method
+        self.url = url
         self.retries: int = 0
         """How many times the call was retried before this error was raised."""
-        self._errors: list[ApiError] | None = None
         super().__init__(status, reason)
-
-    @property
-    def errors(self) -> list[ApiError]:
-        """The API's error array (``[ApiError, ...]``) when the body is one, else ``[]``."""
-        if self._errors is None:
-            self._errors = parse_api_errors(self.body)
-        return self._errors
 
     @classmethod
     def from_response(
@@ -115,20 +155,21 @@ class ApiException(OpenApiException):
         body: str | None,
         data: Any = None,
         headers: Mapping[str, str] | None = None,
+        errors: Sequence[Any] = (),
+        method: str | None = None,
+        url: str | None = None,
     ) -> ApiException:
-        """The exception of the right class for an error answer."""
-        status = http_resp.status
-        exc_class = STATUS_EXCEPTIONS.get(status) or (
-            ServiceException if 500 <= status <= 599 else ApiException
-        )
-        return exc_class(http_resp=http_resp, body=body, data=data, headers=headers)
+        """The exception of the right class for an error response."""
+        return status_error_class(http_resp.status)(
+            http_resp=http_resp, body=body, data=data, headers=headers, errors=errors,
+            method=method, url=url,
+        )  # fmt: skip
 
     def __str__(self) -> str:
-        head = f"({self.status})" if self.status else "(no answer)"
+        head = f"({self.status})" if self.status else "(no response)"
         if self.reason:
             head += f" {self.reason}"
-        messages = [_describe(e) for e in self.errors]
-        messages = [m for m in messages if m]
+        messages = [m for m in (_describe(e) for e in self.errors) if m]
         if messages:
             return f"{head}: " + "; ".join(messages)
         if self.body and self.status:
@@ -137,84 +178,90 @@ class ApiException(OpenApiException):
         return head
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(status={self.status!r}, reason={self.reason!r})"
+        return (
+            f"{type(self).__name__}(status={self.status!r}, reason={self.reason!r}, "
+            f"method={self.method!r}, url={self.url!r})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its attributes (args alone would lose them, and some subclasses take
+        # other positional arguments).
+        return (_rebuild, (type(self), self.__dict__.copy()))
 
 
-def _describe(error: ApiError) -> str:
-    if error.message and error.attribute:
-        return f"{error.attribute}: {error.message}"
-    return error.message or error.attribute or ""
+def _rebuild(cls: type[ApiException], state: dict[str, Any]) -> ApiException:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("status"), state.get("reason"))
+    error.__dict__.update(state)
+    return error
 
 
-def parse_api_errors(body: str | bytes | None) -> list[ApiError]:
-    """Parse an Engine error array; anything else yields ``[]``."""
-    if not body:
-        return []
-    try:
-        decoded = json.loads(body)
-    except ValueError:
-        return []
-    if not isinstance(decoded, list) or not all(isinstance(i, dict) for i in decoded):
-        return []
-    from pydantic import ValidationError
-
-    from openapi_client.models.api_error import ApiError
-
-    try:
-        return [ApiError.model_validate(item) for item in decoded]
-    except ValidationError:
-        return []
+def _describe(error: Any) -> str:
+    message = getattr(error, "message", None)
+    attribute = getattr(error, "attribute", None)
+    if message and attribute:
+        return f"{attribute}: {message}"
+    return message or attribute or ""
 
 
-class BadRequestException(ApiException):
+class ApiStatusError(ApiException):
+    """The server answered with a status that is not 2xx."""
+
+
+class BadRequestException(ApiStatusError):
     """400: the server refused the request body."""
 
 
-class UnauthorizedException(ApiException):
+class UnauthorizedException(ApiStatusError):
     """401: the bearer token is missing or not accepted."""
 
 
-class ForbiddenException(ApiException):
+class ForbiddenException(ApiStatusError):
     """403: the token may not do this."""
 
 
-class NotFoundException(ApiException):
+class NotFoundException(ApiStatusError):
     """404: no such resource (often a wrong host or path prefix)."""
 
 
-class ConflictException(ApiException):
+class ConflictException(ApiStatusError):
     """409: the request conflicts with the server's state."""
 
 
-class UnprocessableEntityException(ApiException):
+class UnprocessableEntityException(ApiStatusError):
     """422: the body is well formed but its values were refused."""
 
 
-class ServiceException(ApiException):
+class ServiceException(ApiStatusError):
     """5xx: the server failed."""
 
 
 class ApiConnectionError(ApiException):
-    """No usable answer: connection refused or reset, DNS, TLS or proxy failure (status 0)."""
+    """No usable response: connection refused or reset, DNS, TLS or proxy failure (status 0)."""
 
-    def __init__(self, reason: str, kind: FailureKind = "other") -> None:
-        super().__init__(status=0, reason=reason)
-        self.kind = kind
-        """How it failed: ``connect``, ``dropped``, ``timeout``, ``broken``, ``tls``, ``proxy``, ``other``.
-
-        ``connect`` and ``dropped`` mean the server never saw the request; after ``timeout`` and
-        ``broken`` it may have recorded the event."""
+    def __init__(
+        self,
+        reason: str,
+        kind: FailureKind = "other",
+        *,
+        method: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(status=0, reason=reason, method=method, url=url)
+        self.kind: FailureKind = kind
+        """How it failed (see ``FailureKind``): ``connect`` and ``stale`` mean the server never
+        saw the request; after ``dropped``, ``timeout`` and ``broken`` it may have recorded it."""
 
 
 class ApiTimeoutError(ApiConnectionError):
-    """The server did not answer within the call's timeout."""
+    """The call ran out of time (its deadline covers every attempt and every byte)."""
 
 
 class ApiResponseValidationError(ApiException):
-    """A 2xx answer that is not valid JSON or not the model the API promises; keeps status and body."""
+    """A 2xx response that is not valid JSON or not the model the API promises; keeps status and body."""
 
 
-STATUS_EXCEPTIONS: dict[int, type[ApiException]] = {
+STATUS_EXCEPTIONS: dict[int, type[ApiStatusError]] = {
     400: BadRequestException,
     401: UnauthorizedException,
     403: ForbiddenException,
@@ -223,12 +270,21 @@ STATUS_EXCEPTIONS: dict[int, type[ApiException]] = {
     422: UnprocessableEntityException,
 }
 
+
+def status_error_class(status: int) -> type[ApiStatusError]:
+    """The exception class for a non-2xx status."""
+    return STATUS_EXCEPTIONS.get(status) or (
+        ServiceException if 500 <= status <= 599 else ApiStatusError
+    )
+
+
 __all__ = [
     "ApiAttributeError",
     "ApiConnectionError",
     "ApiException",
     "ApiKeyError",
     "ApiResponseValidationError",
+    "ApiStatusError",
     "ApiTimeoutError",
     "ApiTypeError",
     "ApiValueError",
@@ -237,6 +293,9 @@ __all__ = [
     "ForbiddenException",
     "NotFoundException",
     "OpenApiException",
+    "RecorderClosedError",
+    "RecorderError",
+    "RecorderFullError",
     "ServiceException",
     "UnauthorizedException",
     "UnprocessableEntityException",

@@ -2,35 +2,33 @@
 
 Defaults (see README, "Reliability"): two retries, exponential backoff from 0.5 s capped at 8 s
 with up to 25 % jitter, ``Retry-After`` honoured up to 60 s. Retried: failures where the
-server cannot have recorded the event (connection refused, dropped before an answer) and the
+server cannot have recorded the event (nothing sent, or a stale keep-alive connection) and the
 statuses that say "try again" (408, 429, 502, 503, 504). Not retried unless
-``retry_ambiguous=True``: a read timeout, a 500 or an answer broken off midway, after which the
-server may already have stored the event, so a retry could record it twice.
+``retry_ambiguous=True``: a read timeout, a 500, a new connection closed without a response,
+or a response broken off midway, after which the server may already have stored the event.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from openapi_client.exceptions import ApiTypeError, ApiValueError
+from openapi_client.exceptions import ApiTypeError, ApiValueError, FailureKind
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     import urllib3
 
-FailureKind = Literal["connect", "dropped", "timeout", "broken", "tls", "proxy", "other"]
-"""How a call failed without an answer:
-``connect`` nothing was sent (refused, DNS, connect timeout); ``dropped`` the connection closed
-before any answer byte; ``timeout`` no answer within the read timeout; ``broken`` the answer
-stopped midway; ``tls`` certificate or handshake failure; ``proxy`` the proxy failed."""
-
-SAFE_FAILURES: frozenset[FailureKind] = frozenset({"connect", "dropped"})
-AMBIGUOUS_FAILURES: frozenset[FailureKind] = frozenset({"timeout", "broken"})
+SAFE_FAILURES: frozenset[FailureKind] = frozenset({"connect", "stale"})
+"""The server cannot have seen the request."""
+AMBIGUOUS_FAILURES: frozenset[FailureKind] = frozenset({"dropped", "timeout", "broken"})
+"""The server may have recorded the event."""
+SAFE_STATUSES: frozenset[int] = frozenset({408, 429, 502, 503, 504})
 AMBIGUOUS_STATUSES: frozenset[int] = frozenset({500})
+_DELAY_SECONDS = re.compile(r"[0-9]{1,12}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,26 +43,30 @@ class RetryPolicy:
     respect_retry_after: bool = True
     max_retry_after: float = 60.0
     """A ``Retry-After`` longer than this ends the call instead of waiting."""
-    retry_statuses: frozenset[int] = field(
-        default_factory=lambda: frozenset({408, 429, 502, 503, 504})
-    )
+    retry_statuses: frozenset[int] = field(default_factory=lambda: SAFE_STATUSES)
     retry_ambiguous: bool = False
-    """Also retry read timeouts, 500s and broken answers: no lost events, but possible duplicates."""
+    """Also retry read timeouts, 500s and cut-off responses: no lost events, but possible duplicates."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int):
+            raise ApiTypeError("retries: max_retries must be an int")
         if self.max_retries < 0:
             raise ApiValueError("retries: max_retries must be >= 0")
-        if self.initial_backoff < 0 or self.max_backoff < 0 or not 0 <= self.jitter <= 1:
-            raise ApiValueError("retries: backoff must be >= 0 and jitter within [0, 1]")
+        for name in ("initial_backoff", "max_backoff", "jitter", "max_retry_after"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ApiValueError(f"retries: {name} must be a number >= 0")
+        if self.jitter > 1:
+            raise ApiValueError("retries: jitter must be within [0, 1]")
 
-    def retries_status(self, status: int) -> bool:
-        """Whether an answer with this status is worth another attempt."""
+    def should_retry_status(self, status: int) -> bool:
+        """Whether a response with this status is worth another attempt."""
         return status in self.retry_statuses or (
             self.retry_ambiguous and status in AMBIGUOUS_STATUSES
         )
 
-    def retries_failure(self, kind: FailureKind) -> bool:
-        """Whether a failure without an answer is worth another attempt."""
+    def should_retry_failure(self, kind: FailureKind) -> bool:
+        """Whether a failure without a response is worth another attempt."""
         return kind in SAFE_FAILURES or (self.retry_ambiguous and kind in AMBIGUOUS_FAILURES)
 
     def backoff(self, retry_number: int) -> float:
@@ -93,6 +95,8 @@ class RetryPolicy:
         if isinstance(value, bool):
             return DEFAULT_RETRY_POLICY if value else NO_RETRIES
         if isinstance(value, int):
+            if value < 0:
+                raise ApiValueError(f"retries must be >= 0, got {value}")
             return replace(DEFAULT_RETRY_POLICY, max_retries=value)
         import urllib3
 
@@ -114,7 +118,7 @@ class RetryPolicy:
             max_backoff=retry.backoff_max,
             jitter=0.0,
             respect_retry_after=retry.respect_retry_after_header,
-            retry_statuses=frozenset(statuses) if statuses else DEFAULT_RETRY_POLICY.retry_statuses,
+            retry_statuses=frozenset(statuses) if statuses else SAFE_STATUSES,
         )
 
 
@@ -123,17 +127,20 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _DELAY_SECONDS.fullmatch(value):  # ASCII digits only: "²".isdigit() is True
         return float(value)
     import email.utils
 
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when is None:  # pragma: no cover - older Pythons returned None
         return None
-    return max(0.0, when.timestamp() - time.time())
+    try:
+        return max(0.0, when.timestamp() - time.time())
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 DEFAULT_RETRY_POLICY = RetryPolicy()

@@ -154,6 +154,7 @@ class RecordingServer(ThreadingHTTPServer):
     """Records every request; answers from ``enqueue``d responses, else like the API."""
 
     daemon_threads = False  # handler threads are joined in ``stop``
+    request_queue_size = 128  # a burst of concurrent clients must not overflow the backlog
     block_on_close = True
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:

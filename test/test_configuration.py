@@ -27,13 +27,14 @@ from openapi_client import (
     RetryPolicy,
     UIEventsApi,
 )
-from openapi_client.configuration import HostSetting, timeout_budget
+from openapi_client.configuration import HostSetting
+from openapi_client.validation import timeout_budget
 
 SESSION = "820cc28f-ae99-55a5-a364-6353efd4a48b"
 
 
 def pool_manager(client: ApiClient) -> urllib3.PoolManager:
-    return client._current_state().rest.pool_manager
+    return client._current_state().transport.pool_manager
 
 
 # -- defaults and hosts ----------------------------------------------------------------------
@@ -232,9 +233,10 @@ def test_debug_can_be_switched_on_after_the_client_was_made(
 def test_token_logged_by_the_package_logger_is_redacted(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    Configuration(debug=True)
+    config = Configuration(debug=True)  # debug logging lasts while the configuration lives
 
     logging.getLogger("openapi_client").debug("header was %s", f"Bearer {TOKEN}")
+    del config
 
     assert TOKEN not in caplog.text
     assert "Bearer [REDACTED]" in caplog.text
@@ -290,6 +292,8 @@ def test_debug_without_logging_setup_writes_to_stderr_not_stdout(
 
 def test_pool_settings_reach_the_pool_manager(tmp_path: Path) -> None:
     options: list[tuple[int, int, int | bytes]] = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    for name in ("ca.pem", "client.pem", "client.key"):
+        (tmp_path / name).write_text("not checked until a TLS connection is made")
     config = Configuration(
         host="https://api.engine.tech",
         verify_ssl=False,
@@ -315,6 +319,7 @@ def test_pool_settings_reach_the_pool_manager(tmp_path: Path) -> None:
         assert kw["assert_hostname"] == "engine.test"
         assert kw["server_hostname"] == "sni.engine.test"
         assert kw["socket_options"] == options
+        assert config.socket_options == tuple(options)
         assert kw["maxsize"] == 3
 
 

@@ -22,7 +22,7 @@ def test_request_returns_the_whole_answer(recording_server: RecordingServer) -> 
             body="{}",
         )
     finally:
-        rest.clear()
+        rest.close()
     assert isinstance(answer, RESTResponse)
     assert answer.status == 201
     assert json.loads(answer.data)["sessionUuid"]

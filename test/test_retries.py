@@ -25,6 +25,7 @@ from openapi_client import ApiClient, Configuration, RetryPolicy, UIEventsApi
 from openapi_client.exceptions import (
     ApiConnectionError,
     ApiException,
+    ApiStatusError,
     ApiTimeoutError,
     ApiTypeError,
     ApiValueError,
@@ -131,7 +132,7 @@ def test_each_retry_sends_the_same_body_and_token(servers: FaultServers) -> None
         (404, NotFoundException),
         (409, ConflictException),
         (422, UnprocessableEntityException),
-        (418, ApiException),
+        (418, ApiStatusError),
     ],
 )
 @pytest.mark.parametrize("ambiguous", [False, True], ids=["default", "retry_ambiguous"])

@@ -31,7 +31,7 @@ from faultserver import (
 )
 
 from openapi_client import ApiClient, Configuration, RetryPolicy, UIEventsApi
-from openapi_client.api_client import _refuse_insecure
+from openapi_client.api_client import refuse_insecure
 from openapi_client.exceptions import (
     ApiConnectionError,
     ApiResponseValidationError,
@@ -307,15 +307,12 @@ def test_plain_http_to_a_remote_host_is_allowed_after_opting_in(
     token: str, servers: FaultServers
 ) -> None:
     config = Configuration(host="http://engine.example", access_token=token)
-    headers = {"Authorization": f"Bearer {token}"}
     with pytest.raises(ApiValueError):
-        _refuse_insecure(
-            config.allow_insecure_http, "http://engine.example/uiEvent/sessionInits", headers
+        refuse_insecure(
+            config.allow_insecure_http, "http://engine.example/uiEvent/sessionInits", (token,)
         )
     config.allow_insecure_http = True
-    _refuse_insecure(
-        config.allow_insecure_http, "http://engine.example/uiEvent/sessionInits", headers
-    )
+    refuse_insecure(config.allow_insecure_http, "http://engine.example/uiEvent/sessionInits", (token,))
     # End to end, through a loopback proxy so that nothing leaves the machine.
     proxy = servers(then=answer(201, session_init_answer()))
     config.proxy = proxy.url
@@ -330,18 +327,12 @@ def test_plain_http_to_a_remote_host_is_allowed_after_opting_in(
 )
 def test_plain_http_to_loopback_is_allowed(token: str, host: str) -> None:
     config = Configuration(host=host, access_token=token)
-    _refuse_insecure(
-        config.allow_insecure_http,
-        host + "/uiEvent/sessionInits",
-        {"Authorization": f"Bearer {token}"},
-    )
+    refuse_insecure(config.allow_insecure_http, host + "/uiEvent/sessionInits", (token,))
 
 
 def test_plain_http_without_credentials_is_not_refused() -> None:
     config = Configuration(host="http://engine.example")
-    _refuse_insecure(
-        config.allow_insecure_http, "http://engine.example/uiEvent/sessionInits", {"Accept": "x"}
-    )
+    refuse_insecure(config.allow_insecure_http, "http://engine.example/uiEvent/sessionInits", ())
 
 
 def test_configuration_and_client_reprs_hide_the_token(token: str) -> None:

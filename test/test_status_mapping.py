@@ -13,6 +13,7 @@ from support import RecordingServer
 from openapi_client import (
     ApiException,
     ApiResponseValidationError,
+    ApiStatusError,
     BadRequestException,
     ConflictException,
     ForbiddenException,
@@ -77,7 +78,7 @@ def test_error_status_raises_its_exception_with_parsed_errors(
 
 
 @pytest.mark.parametrize(("status", "reason"), [(418, "I'm a Teapot"), (302, "Found")])
-def test_unmapped_status_raises_plain_api_exception(
+def test_unmapped_status_raises_the_generic_status_error(
     api: UIEventsApi, recording_server: RecordingServer, status: int, reason: str
 ) -> None:
     recording_server.enqueue(status, ERRORS[1:], {"Location": "https://elsewhere.test/"})
@@ -85,7 +86,7 @@ def test_unmapped_status_raises_plain_api_exception(
     with pytest.raises(ApiException) as caught:
         api.create_session_init()
 
-    assert type(caught.value) is ApiException
+    assert type(caught.value) is ApiStatusError
     assert caught.value.status == status
     assert caught.value.reason == reason
     assert [e.message for e in caught.value.errors] == ["Something else went wrong"]

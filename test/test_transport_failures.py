@@ -183,8 +183,23 @@ def test_connection_closed_without_answer_raises_dropped(raw_server: RawServer) 
 
 
 @pytest.mark.parametrize("raw_server", [hang_up], indirect=True)
-def test_dropped_connection_is_retried_on_a_new_connection(raw_server: RawServer) -> None:
+def test_new_connection_closed_without_answer_is_not_retried(raw_server: RawServer) -> None:
+    """The server got the request and may have recorded it: no silent second POST."""
     api = api_for(raw_server.port, retries=RetryPolicy(max_retries=2, initial_backoff=0.01))
+
+    with pytest.raises(ApiConnectionError) as caught:
+        api.create_session_init()
+
+    assert caught.value.kind == "dropped"
+    assert caught.value.retries == 0
+    assert raw_server.connections == 1
+    api.api_client.close()
+
+
+@pytest.mark.parametrize("raw_server", [hang_up], indirect=True)
+def test_dropped_connection_is_retried_when_ambiguous_retries_are_on(raw_server: RawServer) -> None:
+    policy = RetryPolicy(max_retries=2, initial_backoff=0.01, retry_ambiguous=True)
+    api = api_for(raw_server.port, retries=policy)
 
     with pytest.raises(ApiConnectionError) as caught:
         api.create_session_init()

@@ -385,7 +385,7 @@ def test_without_preload_content_does_not_raise_on_error_status(
 def test_context_manager_closes_the_pool(recording_server: RecordingServer) -> None:
     with make_client(recording_server) as client:
         UIEventsApi(client).create_session_init()
-        pool_manager = client._current_state().rest.pool_manager
+        pool_manager = client._current_state().transport.pool_manager
         assert len(pool_manager.pools) == 1
 
     assert len(pool_manager.pools) == 0
@@ -397,7 +397,7 @@ def test_close_closes_idle_connections_even_while_the_pool_is_referenced(
 ) -> None:
     client = make_client(recording_server)
     UIEventsApi(client).create_session_init()
-    pool = client._current_state().rest.pool_manager.connection_from_url(recording_server.url)
+    pool = client._current_state().transport.pool_manager.connection_from_url(recording_server.url)
     assert recording_server.open_connections == 1
 
     client.close()

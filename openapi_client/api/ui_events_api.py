@@ -8,7 +8,8 @@ from typing import Any
 import urllib3
 from typing_extensions import Unpack
 
-from openapi_client.api_client import ApiClient, ApiResponse, RequestOptions
+from openapi_client.api_client import ApiClient, RequestOptions
+from openapi_client.api_response import ApiResponse
 from openapi_client.endpoint import Endpoint
 from openapi_client.exceptions import ApiValueError
 from openapi_client.models._base import UUID_RE

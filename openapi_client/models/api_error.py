@@ -1,6 +1,10 @@
-"""One item of the error array the API answers with on failure."""
+"""One item of the error array the API responds with on failure."""
 
-from pydantic import StrictStr
+from __future__ import annotations
+
+import json
+
+from pydantic import StrictStr, ValidationError
 
 from openapi_client.models._base import ResponseModel
 
@@ -12,3 +16,19 @@ class ApiError(ResponseModel):
     type: StrictStr | None = None
     details: dict[str, StrictStr] | None = None
     message: StrictStr | None = None
+
+    @classmethod
+    def list_from_body(cls, body: str | bytes | None) -> list[ApiError]:
+        """The Engine error array in a response body; anything else yields ``[]``."""
+        if not body:
+            return []
+        try:
+            decoded = json.loads(body)
+        except ValueError:
+            return []
+        if not isinstance(decoded, list) or not all(isinstance(i, dict) for i in decoded):
+            return []
+        try:
+            return [cls.model_validate(item) for item in decoded]
+        except ValidationError:
+            return []

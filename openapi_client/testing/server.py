@@ -37,7 +37,7 @@ from typing import Any, Final, TypeAlias
 import pydantic
 from typing_extensions import Self
 
-from openapi_client._logs import redact_headers
+from openapi_client._redaction import mask_credential_headers as redact_headers
 from openapi_client.api.ui_events_api import CREATE_OFFER_DISPLAY, CREATE_SESSION_INIT
 from openapi_client.endpoint import Endpoint
 from openapi_client.models import ApiError, OfferDisplay, OfferDisplayCreateData, SessionInit
