@@ -10,8 +10,18 @@ records it as an attempt, then plays the next scripted behaviour and closes::
 Behaviours: ``answer``, ``close_without_answer``, ``reset`` (RST instead of FIN), ``hang``
 (never answers), ``trickle`` (headers at once, then the body a byte at a time),
 ``reset_mid_body``, ``stream`` (a large body, with or without ``Content-Length``) and
-``redirect``. Nothing here sleeps: every wait is on the server's ``released`` event, which
+``redirect``. For time bounds: ``trickle_status_line``, ``trickle_headers``,
+``interim_answers`` (``100 Continue`` after ``100 Continue``, never a final answer),
+``trickle_chunk_size`` (a chunked body whose chunk-size line trickles), ``trickle_gzip`` (a
+valid gzip body a byte at a time) and ``delayed`` (answer after a pause). For keep-alive:
+``keep_alive`` (answer without closing, then play another behaviour on the next request of the
+same connection). With ``tls=`` the server speaks TLS (``loopback_tls()`` makes a context and
+the CA a client trusts) and ``handshake_delays`` holds back the handshake of the first
+connections. Nothing here sleeps: every wait is on the server's ``released`` event, which
 ``stop()`` sets, so tearing a server down ends every behaviour at once.
+
+``attempts``/``requests`` count what the server received; ``processed`` what it answered in
+full. Each ``Request`` names the connection (1, 2, ...) it came on.
 
 Also here, for the tests that use it: canned valid answers, a port that refuses connections,
 and a check that a client's pool has every connection back.
@@ -21,14 +31,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gzip
 import json
 import selectors
 import socket
+import ssl
 import struct
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
@@ -46,6 +58,8 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    connection: int = 0
+    """Which accepted connection carried it (1, 2, ...)."""
 
 
 class Connection:
@@ -57,16 +71,38 @@ class Connection:
         released: threading.Event,
         server: FaultServer,
         request: Request | None = None,
+        number: int = 0,
     ) -> None:
         self.sock = sock
         self.request = request
         self.released = released
+        self.number = number
         self._server = server
 
     def send(self, data: bytes) -> None:
         """Send bytes (raises OSError once the client has gone) and count them."""
         self.sock.sendall(data)
         self._server._count_sent(len(data))
+
+    def send_last(self, data: bytes) -> None:
+        """Send the last bytes of a complete answer: the request counts as processed first,
+        so that ``FaultServer.processed`` is up to date once the client has the answer."""
+        if self.request is not None:
+            self._server._record_processed(self.request)
+        self.send(data)
+
+    def next_request(self, *, read_body: bool = True) -> Connection | None:
+        """Read the next request on this same connection and record it as an attempt.
+
+        Without ``read_body`` only its head is read: the server never looked at the body.
+        Returns the connection for that request, or None if the client closed first.
+        """
+        request = _read_request(self.sock, read_body=read_body)
+        if request is None:
+            return None
+        request = dataclasses.replace(request, connection=self.number)
+        self._server._record_request(request)
+        return Connection(self.sock, self.released, self._server, request, self.number)
 
     def rst(self) -> None:
         """Abort the connection: SO_LINGER 0 makes close() send RST instead of FIN."""
@@ -124,7 +160,7 @@ def answer(
     raw = _head(status, all_headers, reason) + payload
 
     def run(conn: Connection) -> None:
-        conn.send(raw)
+        conn.send_last(raw)
 
     extra = f" {','.join(f'{k}={v}' for k, v in (headers or {}).items())}" if headers else ""
     return Behaviour(f"answer {status}{extra}", run)
@@ -176,11 +212,15 @@ def trickle(
     }
 
     def run(conn: Connection) -> None:
+        if not payload:
+            conn.send_last(_head(status, all_headers))
+            return
         conn.send(_head(status, all_headers))
         for index in range(len(payload)):
             if conn.released.wait(every):
                 return
-            conn.send(payload[index : index + 1])
+            send = conn.send_last if index == len(payload) - 1 else conn.send
+            send(payload[index : index + 1])
 
     return Behaviour(f"trickle {status} 1 byte/{every}s", run)
 
@@ -221,11 +261,156 @@ def stream(
         left = total_bytes
         while left > 0 and not conn.released.is_set():
             piece = block if left >= chunk else block[:left]
-            conn.send(piece)
+            (conn.send_last if left == len(piece) else conn.send)(piece)
             left -= len(piece)
 
     size = f"{total_bytes / (1 << 20):g} MiB"
     return Behaviour(f"stream {status} {size}{'' if content_length else ' no length'}", run)
+
+
+# -- answers that take their time: each byte arrives well within a read timeout ----------------
+
+
+def trickle_status_line(
+    status: int = 201, body: bytes | str | Any = b"", *, every: float = 0.25
+) -> Behaviour:
+    """The status line one byte per ``every`` (22 bytes for a 201: over 5 s at 0.25 s), then
+    the headers and the body at once."""
+    payload = _as_bytes(body)
+    head = _head(
+        status,
+        {
+            "Content-Type": "application/json",
+            "Content-Length": str(len(payload)),
+            "Connection": "close",
+        },
+    )
+    status_line, _, rest = head.partition(b"\r\n")
+    status_line += b"\r\n"
+
+    def run(conn: Connection) -> None:
+        for index in range(len(status_line)):
+            if index and conn.released.wait(every):
+                return
+            conn.send(status_line[index : index + 1])
+        conn.send_last(rest + payload)
+
+    return Behaviour(f"status line 1 byte/{every}s", run)
+
+
+def trickle_headers(
+    status: int = 201, body: bytes | str | Any = b"", *, lines: int = 25, every: float = 0.2
+) -> Behaviour:
+    """The status line at once, then ``lines`` header lines one per ``every``, then the real
+    headers and the body at once."""
+    payload = _as_bytes(body)
+    head = _head(
+        status,
+        {
+            "Content-Type": "application/json",
+            "Content-Length": str(len(payload)),
+            "Connection": "close",
+        },
+    )
+    status_line, _, rest = head.partition(b"\r\n")
+
+    def run(conn: Connection) -> None:
+        conn.send(status_line + b"\r\n")
+        for index in range(lines):
+            if conn.released.wait(every):
+                return
+            conn.send(f"X-Trickle-{index}: {index}\r\n".encode())
+        conn.send_last(rest + payload)
+
+    return Behaviour(f"header lines 1/{every}s", run)
+
+
+def interim_answers(*, every: float = 0.1, count: int = 50) -> Behaviour:
+    """``HTTP/1.1 100 Continue`` interim answers, one per ``every``, and never a final answer;
+    after ``count`` of them (so that a client without a deadline ends too) the server closes."""
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+    def run(conn: Connection) -> None:
+        for index in range(count):
+            if index and conn.released.wait(every):
+                return
+            conn.send(interim)
+
+    return Behaviour(f"100 Continue every {every}s, no final answer", run)
+
+
+def trickle_chunk_size(
+    status: int = 201, body: bytes | str | Any = b"", *, every: float = 0.25, padding: int = 18
+) -> Behaviour:
+    """A chunked answer: headers at once, then the chunk-size line (padded with a chunk
+    extension of ``padding`` bytes) one byte per ``every``, then the chunk and the last chunk."""
+    payload = _as_bytes(body)
+    head = _head(
+        status,
+        {"Content-Type": "application/json", "Transfer-Encoding": "chunked", "Connection": "close"},
+    )
+    size_line = f"{len(payload):x};t={'x' * max(0, padding - 3)}\r\n".encode()
+
+    def run(conn: Connection) -> None:
+        conn.send(head)
+        for index in range(len(size_line)):
+            if index and conn.released.wait(every):
+                return
+            conn.send(size_line[index : index + 1])
+        conn.send_last(payload + b"\r\n0\r\n\r\n")
+
+    return Behaviour(f"chunk-size line 1 byte/{every}s", run)
+
+
+def trickle_gzip(
+    status: int = 201, body: bytes | str | Any = b"", *, every: float = 0.1
+) -> Behaviour:
+    """``Content-Encoding: gzip``: a valid gzip of ``body``, trickled one byte per ``every``.
+
+    A decoder yields nothing until the gzip header and the deflate block's code tables have
+    arrived (about 50 bytes for a JSON event), so a client that waits for decoded bytes waits
+    that long whatever its read timeout.
+    """
+    compressed = gzip.compress(_as_bytes(body), mtime=0)
+    behaviour = trickle(status, compressed, {"Content-Encoding": "gzip"}, every=every)
+    return Behaviour(f"gzip body 1 byte/{every}s", behaviour.run)
+
+
+def delayed(seconds: float, behaviour: Behaviour) -> Behaviour:
+    """Read the request, wait ``seconds`` (ended early by ``stop()``), then play ``behaviour``."""
+
+    def run(conn: Connection) -> None:
+        if not conn.released.wait(seconds):
+            behaviour.run(conn)
+
+    return Behaviour(f"after {seconds}s: {behaviour.name}", run)
+
+
+# -- keep-alive ----------------------------------------------------------------------------------
+
+
+def keep_alive(then: Behaviour, *, read_body: bool = True) -> Behaviour:
+    """Answer like the Engine (201 for the path) *without* closing, then read the next request
+    on the same connection (its body only with ``read_body``), record it as an attempt, and
+    play ``then`` on it: e.g. ``keep_alive(close_without_answer())`` is a keep-alive connection
+    that the server closes while the client's next request is on its way (a stale connection).
+    """
+
+    def run(conn: Connection) -> None:
+        path = conn.request.path if conn.request is not None else ""
+        payload = json.dumps(_created_document(path)).encode()
+        headers = {"Content-Type": "application/json", "Content-Length": str(len(payload))}
+        conn.send_last(_head(201, headers) + payload)
+        following = conn.next_request(read_body=read_body)
+        if following is not None:
+            then.run(following)
+
+    unread = "" if read_body else " (body unread)"
+    return Behaviour(f"keep-alive 201, then {then.name}{unread}", run)
+
+
+def _created_document(path: str) -> dict[str, Any]:
+    return session_init_answer() if path.endswith("sessionInits") else offer_display_answer()
 
 
 class FaultServer:
@@ -233,14 +418,25 @@ class FaultServer:
 
     ``script`` is played in order; when it is used up, ``then`` answers every later request
     (without ``then``, such requests are closed unanswered and counted in ``unscripted``).
+    With ``tls`` (a server-side context) every connection is TLS; the handshake of the n-th
+    connection starts after ``handshake_delays[n - 1]`` seconds (none beyond the sequence).
     """
 
-    def __init__(self, *script: Behaviour, then: Behaviour | None = None) -> None:
+    def __init__(
+        self,
+        *script: Behaviour,
+        then: Behaviour | None = None,
+        tls: ssl.SSLContext | None = None,
+        handshake_delays: Sequence[float] = (),
+    ) -> None:
         self._script: deque[Behaviour] = deque(script)
         self._then = then
+        self._tls = tls
+        self._handshake_delays = tuple(handshake_delays)
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._requests: list[Request] = []
+        self._processed: list[Request] = []
         self._bytes_sent = 0
         self._connections = 0
         self.unscripted = 0
@@ -309,7 +505,8 @@ class FaultServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "http" if self._tls is None else "https"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def attempts(self) -> int:
@@ -321,6 +518,13 @@ class FaultServer:
     def requests(self) -> list[Request]:
         with self._lock:
             return list(self._requests)
+
+    @property
+    def processed(self) -> list[Request]:
+        """Requests the server processed, i.e. answered in full (as opposed to ``requests``,
+        everything it received)."""
+        with self._lock:
+            return list(self._processed)
 
     @property
     def connections(self) -> int:
@@ -348,6 +552,15 @@ class FaultServer:
         with self._lock:
             self._bytes_sent += count
 
+    def _record_request(self, request: Request) -> None:
+        with self._changed:
+            self._requests.append(request)
+            self._changed.notify_all()
+
+    def _record_processed(self, request: Request) -> None:
+        with self._lock:
+            self._processed.append(request)
+
     def _accept_loop(self) -> None:
         assert self._listener is not None
         with selectors.DefaultSelector() as selector:
@@ -366,18 +579,26 @@ class FaultServer:
     def _serve_in_thread(self, sock: socket.socket) -> None:
         sock.setblocking(True)
         sock.settimeout(_CONNECTION_READ_TIMEOUT)
-        thread = threading.Thread(target=self._serve, args=(sock,), daemon=True)
         with self._lock:
             self._connections += 1
+            number = self._connections
+            thread = threading.Thread(
+                target=self._serve,
+                args=(sock, number),
+                name=f"faultserver-conn-{number}",
+                daemon=True,
+            )
             self._open[sock] = thread
-            thread.name = f"faultserver-conn-{self._connections}"
         thread.start()
 
-    def _serve(self, sock: socket.socket) -> None:
+    def _serve(self, sock: socket.socket, number: int) -> None:
         try:
+            if self._tls is not None:
+                sock = self._handshake(sock, number)
             request = _read_request(sock)
             if request is None:
                 return
+            request = dataclasses.replace(request, connection=number)
             with self._changed:
                 self._requests.append(request)
                 behaviour = self._script.popleft() if self._script else self._then
@@ -385,7 +606,7 @@ class FaultServer:
                     self.unscripted += 1
                 self._changed.notify_all()
             if behaviour is not None:
-                behaviour.run(Connection(sock, self.released, self, request))
+                behaviour.run(Connection(sock, self.released, self, request, number))
         except OSError:
             pass  # the client hung up or stop() shut the socket: both are expected endings
         except BaseException as error:  # a bug in a behaviour: keep it for the test to see
@@ -395,9 +616,30 @@ class FaultServer:
                 self._open.pop(sock, None)
             sock.close()
 
+    def _handshake(self, sock: socket.socket, number: int) -> socket.socket:
+        """Wait this connection's handshake delay, then do the TLS handshake (OSError if the
+        client gave up or the server stopped). The TLS socket replaces the plain one in
+        ``_open`` before the handshake, so that ``stop()`` can shut it down."""
+        assert self._tls is not None
+        delay = self._handshake_delays[number - 1] if number <= len(self._handshake_delays) else 0
+        if delay and self.released.wait(delay):
+            raise ConnectionAbortedError("server stopped during the handshake delay")
+        secure = self._tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        with self._lock:  # wrap_socket detached ``sock``: the TLS socket owns the descriptor
+            self._open[secure] = self._open.pop(sock)
+        try:
+            secure.do_handshake()
+        except BaseException:
+            with self._lock:
+                self._open.pop(secure, None)
+            secure.close()
+            raise
+        return secure
 
-def _read_request(sock: socket.socket) -> Request | None:
-    """Read one request (headers, then ``Content-Length`` body); None if the client left first."""
+
+def _read_request(sock: socket.socket, *, read_body: bool = True) -> Request | None:
+    """Read one request (headers, then ``Content-Length`` body unless not ``read_body``);
+    None if the client left first."""
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = sock.recv(65536)
@@ -414,7 +656,7 @@ def _read_request(sock: socket.socket) -> Request | None:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     length = int(headers.get("content-length", "0"))
-    while len(body) < length:
+    while read_body and len(body) < length:
         chunk = sock.recv(min(65536, length - len(body)))
         if not chunk:
             return None
@@ -431,8 +673,15 @@ class FaultServers:
     def __init__(self) -> None:
         self._started: list[FaultServer] = []
 
-    def __call__(self, *script: Behaviour, then: Behaviour | None = None) -> FaultServer:
-        server = FaultServer(*script, then=then).start()
+    def __call__(
+        self,
+        *script: Behaviour,
+        then: Behaviour | None = None,
+        tls: ssl.SSLContext | None = None,
+        handshake_delays: Sequence[float] = (),
+    ) -> FaultServer:
+        server = FaultServer(*script, then=then, tls=tls, handshake_delays=handshake_delays)
+        server.start()
         self._started.append(server)
         return server
 
@@ -443,6 +692,24 @@ class FaultServers:
         self._started.clear()
         if errors:
             raise AssertionError(f"fault server behaviours failed: {errors!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopbackTls:
+    """A server-side TLS context for 127.0.0.1 and the PEM of the CA that signed it."""
+
+    server_context: ssl.SSLContext
+    ca_pem: str
+
+
+def loopback_tls() -> LoopbackTls:
+    """A fresh CA (``trustme``) and a certificate for 127.0.0.1 signed by it."""
+    import trustme
+
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    return LoopbackTls(context, ca.cert_pem.bytes().decode())
 
 
 @contextmanager
@@ -493,6 +760,7 @@ def created_for_path() -> Behaviour:
 
     def run(conn: Connection) -> None:
         path = conn.request.path if conn.request is not None else ""
+        path = path.split("?", 1)[0]  # query-string auth must not change the answer
         document = (
             session_init_answer() if path.endswith("sessionInits") else offer_display_answer()
         )
@@ -510,7 +778,8 @@ def pool_problems(client: Any) -> list[str]:
     state = client._state
     if state is None:
         return []
-    pools = state.rest.pool_manager.pools
+    transport = state.transport if hasattr(state, "transport") else state.rest  # before the rewrite
+    pools = transport.pool_manager.pools
     problems = []
     for key in list(pools.keys()):
         pool = pools[key]

@@ -5,8 +5,14 @@ that the call ended within its time bound, and that no connection is left checke
 client's pool. The table of results is written to ``test/.fault_matrix.txt``.
 
 All cases use the default retry policy with tiny waits (``FAST``): 2 retries, retried statuses
-408/429/502/503/504, failures before any answer retried, read timeouts, 500s and broken answers
-not retried.
+408/429/502/503/504, refused connections and stale keep-alive connections (a reused connection
+closed before any answer byte) retried; a new connection closed before any answer byte
+(``dropped``: the server had read the request), read timeouts, 500s and broken answers not
+retried.
+
+The time-bound cases send every byte well within the read timeout: only a deadline over the
+whole exchange ends them within their budget B (connect + read, or ``Timeout(total=B)``); their
+bound is B + 0.75 s.
 """
 
 from __future__ import annotations
@@ -19,13 +25,19 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
 import pytest
+import urllib3
 from faultserver import (
     OFFER_DISPLAY_BODY,
     FaultServer,
     FaultServers,
     answer,
     close_without_answer,
+    created_for_path,
+    delayed,
     hang,
+    interim_answers,
+    keep_alive,
+    loopback_tls,
     offer_display_answer,
     pool_problems,
     redirect,
@@ -36,6 +48,10 @@ from faultserver import (
     session_init_answer,
     stream,
     trickle,
+    trickle_chunk_size,
+    trickle_gzip,
+    trickle_headers,
+    trickle_status_line,
 )
 
 from openapi_client import ApiClient, Configuration, RetryPolicy, UIEventsApi
@@ -43,6 +59,7 @@ from openapi_client.exceptions import (
     ApiConnectionError,
     ApiException,
     ApiResponseValidationError,
+    ApiStatusError,
     ApiTimeoutError,
     BadRequestException,
     ServiceException,
@@ -66,6 +83,8 @@ class Served:
     url: str
     server: FaultServer | None
     bystanders: list[FaultServer] = dataclasses.field(default_factory=list)
+    ca_pem: str | None = None
+    """The CA the client must trust, for a TLS server."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,11 +96,13 @@ class Fault:
     attempts: int
     bound: float
     """Upper bound on the call's elapsed seconds; generous, it proves the call is bounded."""
-    timeout: tuple[float, float] = (2.0, 2.0)
+    timeout: tuple[float, float] | urllib3.Timeout = (2.0, 2.0)
     kind: str | None = None
     status: int | None = None
     operation: str = "offer_display"
     check: Callable[[FaultServer], None] | None = None
+    warm_up: bool = False
+    """Make one successful call first (not counted), so that a keep-alive connection is pooled."""
 
 
 def scripted(*script: object, then: object = None) -> Serve:
@@ -106,6 +127,25 @@ def redirect_elsewhere(servers: FaultServers, stack: ExitStack) -> Served:
     return Served(server.url, server, [elsewhere])
 
 
+def retry_after_slow_handshake(servers: FaultServers, stack: ExitStack) -> Served:
+    """TLS; attempt 1 gets a 503 (Retry-After: 0) after 2 s of a 5 s budget, attempt 2's
+    handshake takes 2.2 s (connect limit 2.5 s), then the server is silent."""
+    tls = loopback_tls()
+    server = servers(
+        delayed(2.0, answer(503, headers={"Retry-After": "0"})),
+        then=hang(),
+        tls=tls.server_context,
+        handshake_delays=(0, 2.2),
+    )
+    return Served(server.url, server, ca_pem=tls.ca_pem)
+
+
+def processed_once_on_a_new_connection(server: FaultServer) -> None:
+    """Warm-up and stale attempt on connection 1, the retry on 2; only the retry processed."""
+    assert [request.connection for request in server.requests] == [1, 1, 2]
+    assert [request.connection for request in server.processed] == [1, 2]
+
+
 def sent_less_than(limit: int) -> Callable[[FaultServer], None]:
     def check(server: FaultServer) -> None:
         assert server.bytes_sent < limit, f"the client let {server.bytes_sent} bytes through"
@@ -126,12 +166,22 @@ CASES = [
         "refused", "connection refused", refused, ApiConnectionError, 3, 1.0, kind="connect"
     ),
     Fault(
-        "closed-before-answer", "connection closed (FIN) before any answer",
-        always(close_without_answer()), ApiConnectionError, 3, 1.0, kind="dropped",
+        "closed-before-answer", "new connection closed (FIN) after the request, before any answer",
+        always(close_without_answer()), ApiConnectionError, 1, 1.0, kind="dropped",
     ),
     Fault(
-        "reset-before-answer", "connection reset (RST) before any answer",
-        always(reset()), ApiConnectionError, 3, 1.0, kind="dropped",
+        "reset-before-answer", "new connection reset (RST) after the request, before any answer",
+        always(reset()), ApiConnectionError, 1, 1.0, kind="dropped",
+    ),
+    Fault(
+        "stale-keep-alive", "reused keep-alive connection closed, request unread (stale)",
+        scripted(keep_alive(close_without_answer(), read_body=False), then=created_for_path()),
+        None, 2, 1.0, warm_up=True, check=processed_once_on_a_new_connection,
+    ),
+    Fault(
+        "stale-keep-alive-read", "reused keep-alive connection closed after reading the request",
+        scripted(keep_alive(close_without_answer()), then=created_for_path()),
+        None, 2, 1.0, warm_up=True, check=processed_once_on_a_new_connection,
     ),
     Fault(
         "reset-mid-answer", "reset after the headers and half the body",
@@ -158,6 +208,41 @@ CASES = [
         "slow-trickle", "headers fast, body 1 byte/0.1 s (read timeout 0.3 s, budget 1 s)",
         always(trickle(201, VALID * 4, every=0.1)), ApiTimeoutError, 1, 1.5,
         timeout=(0.7, 0.3), kind="broken",
+    ),
+    Fault(
+        "trickled-status-line", "status line 1 byte/0.25 s (timeout 1+1 s)",
+        always(trickle_status_line(201, VALID, every=0.25)), ApiTimeoutError, 1, 2.75,
+        timeout=(1.0, 1.0),
+    ),
+    Fault(
+        "trickled-headers", "status line fast, 1 header line/0.2 s (timeout 1+1 s)",
+        always(trickle_headers(201, VALID, lines=25, every=0.2)), ApiTimeoutError, 1, 2.75,
+        timeout=(1.0, 1.0), kind="broken",
+    ),
+    Fault(
+        "endless-100-continue", "100 Continue every 0.1 s, no final answer (timeout 1+1 s)",
+        always(interim_answers(every=0.1, count=50)), ApiTimeoutError, 1, 2.75,
+        timeout=(1.0, 1.0),
+    ),
+    Fault(
+        "trickled-chunk-size", "chunked, chunk-size line 1 byte/0.25 s (timeout 1+1 s)",
+        always(trickle_chunk_size(201, VALID, every=0.25)), ApiTimeoutError, 1, 2.75,
+        timeout=(1.0, 1.0), kind="broken",
+    ),
+    Fault(
+        "trickled-gzip", "gzip body 1 byte/0.1 s (timeout 1+1 s)",
+        always(trickle_gzip(201, VALID, every=0.1)), ApiTimeoutError, 1, 2.75,
+        timeout=(1.0, 1.0), kind="broken",
+    ),
+    Fault(
+        "total-timeout-trickled-status-line", "status line 1 byte/0.25 s (Timeout(total=2))",
+        always(trickle_status_line(201, VALID, every=0.25)), ApiTimeoutError, 1, 2.75,
+        timeout=urllib3.Timeout(total=2),
+    ),
+    Fault(
+        "retry-slow-tls-handshake",
+        "503 after 2 s, retry's TLS handshake 2.2 s, then silence (timeout 2.5+2.5 s)",
+        retry_after_slow_handshake, ApiTimeoutError, 2, 5.75, timeout=(2.5, 2.5),
     ),
     Fault("500", "500", always(answer(500)), ServiceException, 1, 1.0, status=500),
     Fault(
@@ -193,13 +278,13 @@ CASES = [
         "504-retry-after", "504 with Retry-After: 0",
         always(answer(504, headers={"Retry-After": "0"})), ServiceException, 3, 1.0, status=504,
     ),
-    Fault("429", "429", always(answer(429)), ApiException, 3, 1.0, status=429),
+    Fault("429", "429", always(answer(429)), ApiStatusError, 3, 1.0, status=429),
     Fault(
         "429-retry-after-date", "429 with Retry-After as an HTTP date in the past",
         always(answer(429, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})),
-        ApiException, 3, 1.0, status=429,
+        ApiStatusError, 3, 1.0, status=429,
     ),
-    Fault("408", "408", always(answer(408)), ApiException, 3, 1.0, status=408),
+    Fault("408", "408", always(answer(408)), ApiStatusError, 3, 1.0, status=408),
     Fault(
         "400", "400 with an error array",
         always(answer(400, [{"attribute": "leadUuid", "message": "is invalid"}])),
@@ -259,7 +344,7 @@ CASES = [
         always(stream(503, 8 * MiB)), ApiResponseValidationError, 1, 1.0, status=503,
     ),
     Fault(
-        "redirect", "302 to another server", redirect_elsewhere, ApiException, 1, 1.0,
+        "redirect", "302 to another server", redirect_elsewhere, ApiStatusError, 1, 1.0,
         status=302,
     ),
 ]  # fmt: skip
@@ -299,7 +384,9 @@ def _outcome(error: ApiException | None) -> str:
 def test_fault(case: Fault, servers: FaultServers) -> None:
     with ExitStack() as stack:
         served = case.serve(servers, stack)
-        config = Configuration(host=served.url, access_token=TOKEN, retries=FAST)
+        config = Configuration(
+            host=served.url, access_token=TOKEN, retries=FAST, ca_cert_data=served.ca_pem
+        )
         client = stack.enter_context(ApiClient(config))
         api = UIEventsApi(client)
         call = (
@@ -308,6 +395,8 @@ def test_fault(case: Fault, servers: FaultServers) -> None:
             else api.create_session_init_with_http_info
         )
         body = OFFER_DISPLAY_BODY if case.operation == "offer_display" else None
+        if case.warm_up:
+            call(body)  # type: ignore[arg-type]
         error: ApiException | None = None
         started = time.monotonic()
         try:
@@ -317,7 +406,8 @@ def test_fault(case: Fault, servers: FaultServers) -> None:
         elapsed = time.monotonic() - started
         leftovers = pool_problems(client)
 
-    attempts = served.server.attempts if served.server is not None else None
+    warm_ups = 1 if case.warm_up else 0
+    attempts = served.server.attempts - warm_ups if served.server is not None else None
     if attempts is None:  # refused: nothing listens to count, the client's count must do
         attempts = (error.retries if error is not None else response.retries) + 1
     _rows.append((case.id, case.fault, _outcome(error), str(attempts), f"{elapsed * 1000:.0f} ms"))
