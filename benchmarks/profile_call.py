@@ -1,12 +1,11 @@
 """Profile ``create_offer_display(dict)`` and print where the time goes.
 
-By default the transport is replaced by the canned answer of ``run.py`` (network removed), so
+By default the transport is the canned one of ``run.py`` (network removed), so
 the profile shows the SDK's own per-call cost; ``--loopback`` profiles real calls to the
 canned-answer server instead. Run from the repository root:
 
     python benchmarks/profile_call.py                  # top 25 by tottime, 20 000 calls
     python benchmarks/profile_call.py --sort cumulative --limit 40
-    python benchmarks/profile_call.py --at pool           # canned below RESTClientObject.send
     python benchmarks/profile_call.py --loopback --calls 3000
 """
 
@@ -40,12 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sort", default="tottime", help="a pstats sort key (default tottime)")
     parser.add_argument("--limit", type=int, default=25, help="functions to print (default 25)")
     parser.add_argument("--loopback", action="store_true", help="real calls to a local server")
-    parser.add_argument(
-        "--at",
-        choices=("rest", "pool"),
-        default="rest",
-        help="canned answer replaces the RESTClientObject (rest, default) or only its pool",
-    )
     parser.add_argument("--output", metavar="PATH", help="also save the raw profile (pstats)")
     args = parser.parse_args(argv)
     profiler = cProfile.Profile()
@@ -56,12 +49,12 @@ def main(argv: list[str] | None = None) -> int:
             _warm_then_profile(profiler, api, args.calls)
             client.close()
     else:
-        client, api, transport = canned_client(args.at)
+        client, api, transport = canned_client()
         transport.load(200 + args.calls)  # the warm-up's answers, then the profiled ones
         _warm_then_profile(profiler, api, args.calls)
         client.close()
 
-    where = "loopback server" if args.loopback else f"network removed (canned at {args.at})"
+    where = "loopback server" if args.loopback else "network removed (canned transport)"
     print(f"create_offer_display(dict) x {args.calls}, {where}; sorted by {args.sort}")
     print("(cProfile adds its own cost per function call: compare shares, not absolute µs)\n")
     stats = pstats.Stats(profiler, stream=sys.stdout)

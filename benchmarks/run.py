@@ -1,4 +1,4 @@
-"""Benchmarks of issue 5: the SDK measured side by side with plain urllib3 in one run.
+"""The SDK measured side by side with plain urllib3 in one run.
 
 Every figure alternates SDK and baseline blocks round by round (the order flips each round),
 so drift on a shared machine hits both sides alike; each figure reports the median over rounds
@@ -37,6 +37,9 @@ import urllib3
 from server import ANSWER_BODY, start_server
 
 from openapi_client import ApiClient, Configuration, OfferDisplay, UIEventsApi
+from openapi_client.api.ui_events_api import CREATE_OFFER_DISPLAY
+from openapi_client.rest import HttpRequest, RESTClientObject, RESTResponse, read_body
+from openapi_client.validation import timeout_budget
 
 TOKEN = "pk_bench_3f6c0a9d8e7b4c21a5f0e9d8c7b6a5f4"
 PATH = "/uiEvent/offerDisplays"
@@ -243,84 +246,41 @@ def canned_response() -> urllib3.HTTPResponse:
 
 
 class CannedTransport:
-    """Stands in for the network (benchmark only): every send returns a prebuilt answer.
+    """Stands in for the network through the client's transport seam (``ApiClient(transport=)``):
+    every send hands back a prebuilt answer, read with the SDK's own ``read_body``.
 
-    It can replace the client's ``RESTClientObject`` (``send``) or only the urllib3 pool manager
-    inside it: then it acts as the manager and as every pool it hands out (``urlopen``), and
-    passes anything else to the real manager it replaced. Answers are built ahead with
-    ``load(n)`` so building them is not part of the measured call.
+    Answers are built ahead with ``load(n)`` so building them is not part of the measured call.
     """
 
-    def __init__(self, replaced: object = None) -> None:
+    def __init__(self) -> None:
         self._answers: list[urllib3.HTTPResponse] = []
-        self._replaced = replaced
-
-    def __getattr__(self, name: str) -> Any:
-        if self._replaced is None:
-            raise AttributeError(name)
-        return getattr(self._replaced, name)
 
     def load(self, count: int) -> None:
         self._answers = [canned_response() for _ in range(count)]
 
-    def send(
-        self, method: str, url: str, headers: object, body: object, timeout: object
-    ) -> urllib3.HTTPResponse:
-        return self._answers.pop()
+    def send(self, request: HttpRequest, deadline: float) -> RESTResponse:
+        answer = self._answers.pop()
+        return RESTResponse(answer, read_body(answer, request.max_bytes, request))
 
-    def urlopen(self, method: str, url: str, **options: object) -> urllib3.HTTPResponse:
-        return self._answers.pop()
-
-    def connection_from_url(self, url: str, **options: object) -> CannedTransport:
-        return self
-
-    def connection_from_host(self, *args: object, **options: object) -> CannedTransport:
-        return self
-
-    def clear(self) -> None:
+    def close(self) -> None:
         self._answers = []
 
 
-def canned_client(at: str = "rest") -> tuple[ApiClient, UIEventsApi, CannedTransport]:
-    """A client whose network is replaced by a ``CannedTransport``; nothing touches a socket.
-
-    ``at="rest"`` swaps the whole ``RESTClientObject``; ``at="pool"`` keeps it and swaps only
-    its urllib3 pool manager, so ``RESTClientObject.send`` is measured too.
-    """
-    client, api = _sdk_client("http://127.0.0.1:9")
-    state = client._current_state()
-    if at == "rest":
-        transport = CannedTransport()
-        state.rest = transport  # type: ignore[assignment]
-    elif at == "pool":
-        transport = CannedTransport(replaced=state.rest.pool_manager)
-        state.rest.pool_manager = transport  # type: ignore[assignment]
-    else:
-        raise ValueError(f"at must be 'rest' or 'pool', not {at!r}")
-    return client, api, transport
-
-
-def _internals() -> tuple[Any, Callable[..., bytes]] | None:
-    """The endpoint object and body reader the breakdown rows time; None if the core moved on."""
-    try:
-        from openapi_client.api.ui_events_api import CREATE_OFFER_DISPLAY
-        from openapi_client.rest import read_body
-    except ImportError:
-        return None
-    if not hasattr(CREATE_OFFER_DISPLAY, "encode") or not hasattr(CREATE_OFFER_DISPLAY, "decode"):
-        return None
-    return CREATE_OFFER_DISPLAY, read_body
+def canned_client() -> tuple[ApiClient, UIEventsApi, CannedTransport]:
+    """A client whose network is replaced by a ``CannedTransport``; nothing touches a socket."""
+    transport = CannedTransport()
+    client = ApiClient(
+        Configuration(host="http://127.0.0.1:9", access_token=TOKEN), transport=transport
+    )
+    return client, UIEventsApi(client), transport
 
 
 def figure_cpu(sizes: Sizes, log: Callable[[str], None]) -> list[Row]:
     log("client CPU per call with the network removed, and what it is made of")
     client, api, transport = canned_client()
-    pool_client, pool_api, pool_transport = canned_client(at="pool")
     calls = sizes.cpu_calls
     transport.load(1)
-    pool_transport.load(1)
     assert isinstance(api.create_offer_display(BODY), OfferDisplay)
-    assert isinstance(pool_api.create_offer_display(BODY), OfferDisplay)
     answers: list[urllib3.HTTPResponse] = []
 
     def raw_equivalent() -> object:
@@ -330,24 +290,18 @@ def figure_cpu(sizes: Sizes, log: Callable[[str], None]) -> list[Row]:
 
     variants: dict[str, Callable[[], object]] = {
         "call": lambda: api.create_offer_display(BODY),
-        "call_pool": lambda: pool_api.create_offer_display(BODY),
         "raw": raw_equivalent,
         "build": canned_response,
+        "encode": lambda: CREATE_OFFER_DISPLAY.encode(BODY),
+        "decode": lambda: CREATE_OFFER_DISPLAY.decode(ANSWER_BODY),
+        "read": lambda: read_body(answers.pop(), 1 << 20),
     }
-    internals = _internals()
-    if internals is not None:
-        endpoint, read_body = internals
-        variants["encode"] = lambda: endpoint.encode(BODY)
-        variants["decode"] = lambda: endpoint.decode(ANSWER_BODY)
-        variants["read"] = lambda: read_body(answers.pop(), 1 << 20, 1e18)
     results: dict[str, list[float]] = {name: [] for name in variants}
     wall: list[float] = []
     for order in _orders(sizes.rounds + 1, list(variants)):
         for name in order:
             if name == "call":
                 transport.load(calls)
-            elif name == "call_pool":
-                pool_transport.load(calls)
             elif name in ("read", "raw"):
                 answers[:] = [canned_response() for _ in range(calls)]
             w, c = _time_calls(variants[name], calls)
@@ -357,55 +311,44 @@ def figure_cpu(sizes: Sizes, log: Callable[[str], None]) -> list[Row]:
     for samples in (*results.values(), wall):
         del samples[0]  # the first round is warm-up
     client.close()
-    pool_client.close()
-    rows = [
+    # Parts come from separate blocks, so subtract medians rather than round by round.
+    med = {name: statistics.median(samples) for name, samples in results.items()}
+    rest = [med["call"] - med["encode"] - med["decode"] - med["read"]]
+    return [
         Row("client CPU per call, network removed (process_time)", "µs", results["call"],
             goal="<= 15 µs", met=statistics.median(results["call"]) <= 15.0),
         Row("  same, wall (perf_counter)", "µs", wall),
-        Row("  same, canned at PoolManager.urlopen (adds RESTClientObject.send)", "µs",
-            results["call_pool"]),
-    ]  # fmt: skip
-    if internals is None:
-        rows.append(Row("  parts: Endpoint.encode/decode or rest.read_body moved", "µs", []))
-    else:
-        # Parts come from separate blocks, so subtract medians rather than round by round.
-        med = {name: statistics.median(samples) for name, samples in results.items()}
-        rest = [med["call"] - med["encode"] - med["decode"] - med["read"]]
-        rows += [
-            Row("  part: Endpoint.encode(dict) (validate + to_json)", "µs", results["encode"]),
-            Row("  part: Endpoint.decode(bytes) (model_validate_json)", "µs", results["decode"]),
-            Row("  part: rest.read_body(canned answer), freeing it included", "µs",
-                results["read"]),
-            Row("  part: the rest of the pipeline (medians: call − the three parts)", "µs", rest),
-        ]  # fmt: skip
-    rows += [
+        Row("  part: Endpoint.encode(dict) (validate + to_json)", "µs", results["encode"]),
+        Row("  part: Endpoint.decode(bytes) (model_validate_json)", "µs", results["decode"]),
+        Row("  part: rest.read_body(canned answer), freeing it included", "µs", results["read"]),
+        Row("  part: the rest of the pipeline (medians: call − the three parts)", "µs", rest),
         Row("  urllib3-style equivalent: json.dumps + answer.read() + json.loads", "µs",
             results["raw"]),
         Row("  not counted: building one canned HTTPResponse", "µs", results["build"]),
     ]  # fmt: skip
-    return rows
 
 
 # -- the ladder (opt-in): the SDK's layers added one at a time over loopback ------------------
 
 
 def figure_ladder(sizes: Sizes, log: Callable[[str], None]) -> list[Row]:
-    """Client CPU per call over loopback as SDK layers are added one by one (uses internals)."""
+    """Client CPU per call over loopback as SDK layers are added one by one."""
     log("ladder: SDK layers added one at a time over loopback (client CPU per call)")
-    internals = _internals()
-    if internals is None:
-        return [Row("ladder: Endpoint.encode/decode or rest.read_body moved", "µs", [])]
-    endpoint, read_body = internals
+    endpoint = CREATE_OFFER_DISPLAY
     with start_server() as server:
         client, api = _sdk_client(server.url)
-        state = client._current_state()
-        rest, timeout, url = state.rest, client.configuration.timeout, server.url + PATH
-        headers = dict(state.route(endpoint)[1])
+        config = client.configuration
+        rest = RESTClientObject(config.pool_settings)
+        timeout, url, headers = config.timeout, server.url + PATH, _raw_headers(client)
+        budget = timeout_budget(timeout)
         pool = urllib3.HTTPConnectionPool("127.0.0.1", server.port, maxsize=1, timeout=timeout)
         send_options: dict[str, Any] = {
             "retries": False, "redirect": False, "preload_content": False,
             "assert_same_host": False,
         }  # fmt: skip
+
+        def request(body: bytes) -> HttpRequest:
+            return HttpRequest("POST", url, headers, body, timeout, budget, 1 << 20)
 
         def step0() -> object:
             answer = pool.urlopen("POST", PATH, body=RAW_BODY, headers=headers, retries=False)
@@ -413,19 +356,18 @@ def figure_ladder(sizes: Sizes, log: Callable[[str], None]) -> list[Row]:
 
         def step1() -> object:
             answer = pool.urlopen("POST", PATH, body=RAW_BODY, headers=headers, **send_options)
-            return json.loads(read_body(answer, 1 << 20, time.monotonic() + 15))
+            return json.loads(read_body(answer, 1 << 20))
 
         def step2() -> object:
-            answer = rest.send("POST", url, headers, RAW_BODY, timeout)
-            return json.loads(read_body(answer, 1 << 20, time.monotonic() + 15))
+            return json.loads(rest.send(request(RAW_BODY), time.monotonic() + budget).read())
 
         def step3() -> object:
-            answer = rest.send("POST", url, headers, RAW_BODY, timeout)
-            return endpoint.decode(read_body(answer, 1 << 20, time.monotonic() + 15))
+            answer = rest.send(request(RAW_BODY), time.monotonic() + budget)
+            return endpoint.decode(answer.read())
 
         def step4() -> object:
-            answer = rest.send("POST", url, headers, endpoint.encode(BODY), timeout)
-            return endpoint.decode(read_body(answer, 1 << 20, time.monotonic() + 15))
+            answer = rest.send(request(endpoint.encode(BODY)), time.monotonic() + budget)
+            return endpoint.decode(answer.read())
 
         def step5() -> object:
             return api.create_offer_display(BODY)
@@ -433,7 +375,7 @@ def figure_ladder(sizes: Sizes, log: Callable[[str], None]) -> list[Row]:
         steps: dict[str, Callable[[], object]] = {
             "0 urlopen(preload) + json.loads, SDK timeouts": step0,
             "1 urlopen(preload_content=False) + rest.read_body + json.loads": step1,
-            "2 RESTClientObject.send instead of urlopen": step2,
+            "2 RESTClientObject.send (deadline-keeping connections) instead of urlopen": step2,
             "3 Endpoint.decode (pydantic) instead of json.loads": step3,
             "4 Endpoint.encode(dict) instead of pre-serialised bytes": step4,
             "5 the whole call: create_offer_display(dict)": step5,
@@ -445,6 +387,7 @@ def figure_ladder(sizes: Sizes, log: Callable[[str], None]) -> list[Row]:
             for name in order:
                 cpu[name].append(_time_calls(steps[name], sizes.wall_calls)[1])
         client.close()
+        rest.close()
         pool.close()
     rows = []
     names = list(steps)
