@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import hmac
 import http
 import ipaddress
 import json
@@ -30,9 +31,10 @@ import struct
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, cast, overload
 
 import pydantic
 from typing_extensions import Self
@@ -42,8 +44,22 @@ from openapi_client.api.ui_events_api import CREATE_OFFER_DISPLAY, CREATE_SESSIO
 from openapi_client.endpoint import Endpoint
 from openapi_client.models import ApiError, OfferDisplay, OfferDisplayCreateData, SessionInit
 from openapi_client.models._base import UUID_RE, RequestModel, ResponseModel
+from openapi_client.testing._expect import Expected, recorded_mismatch, token_mismatch
+from openapi_client.testing._recorded import (
+    PLURALS,
+    Event,
+    EventKind,
+    RecordedRequest,
+    bearer_token,
+    describe_event,
+    digest_token,
+    event_model,
+)
 
-__all__ = ["TRANSPARENT_GIF", "FakeEngineServer", "RecordedRequest"]
+if TYPE_CHECKING:
+    from openapi_client.api_client import ApiClient
+
+__all__ = ["CLIENT_TOKEN", "TRANSPARENT_GIF", "FakeEngineServer", "RecordedRequest"]
 
 _log = logging.getLogger("openapi_client.testing")
 
@@ -54,6 +70,9 @@ _ENDPOINTS: Final[dict[str, Endpoint[Any, Any]]] = {
 _PIXEL_PATH_RE: Final = re.compile(r"^/uiEvent/offerDisplays/([^/]+)/([^/]+)/([^/]+)/pixel\.gif$")
 
 _JOIN_TIMEOUT_SECONDS: Final = 5.0
+
+CLIENT_TOKEN: Final = "pk_test_fake_engine"
+"""The token ``FakeEngineServer.client()`` sends when the server accepts any token."""
 
 
 def _transparent_gif() -> bytes:
@@ -74,16 +93,6 @@ TRANSPARENT_GIF: Final = _transparent_gif()
 
 
 @dataclasses.dataclass(frozen=True)
-class RecordedRequest:
-    """One request as the fake received it; credentials in ``headers`` are redacted."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclasses.dataclass(frozen=True)
 class _Failure:
     """A canned answer queued by ``fail_next``."""
 
@@ -100,26 +109,55 @@ _DROP: Final = _Drop()
 _Fault: TypeAlias = _Failure | _Drop
 
 
-class _State:
-    """Everything the handler threads share, behind one lock."""
+RequestCallback: TypeAlias = Callable[[RecordedRequest], object]
 
-    def __init__(self, token: str | None, max_body_bytes: int) -> None:
+
+class _State:
+    """Everything the handler threads share, behind one lock.
+
+    A request is counted ``in_flight`` from its arrival until it is finished; finishing it
+    stores the request and its event together, under the lock, before the answer is sent.
+    So whoever sees the request (a waiter, or the client holding the answer) sees all of it.
+    """
+
+    def __init__(
+        self, token: str | None, max_body_bytes: int, on_request: RequestCallback | None
+    ) -> None:
         self.token = token
         self.max_body_bytes = max_body_bytes
+        self.on_request = on_request
         self.created_by = str(uuid.uuid4())
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         self.next_id = 1
+        self.in_flight = 0
         self.requests: list[RecordedRequest] = []
-        self.events: dict[type[ResponseModel], list[Any]] = {SessionInit: [], OfferDisplay: []}
+        self.events: dict[type[Event], list[Event]] = {SessionInit: [], OfferDisplay: []}
         self.delays: collections.deque[float] = collections.deque()
         self.faults: collections.deque[_Fault] = collections.deque()
 
-    def record_request(self, request: RecordedRequest) -> None:
+    def arrive(self) -> None:
         with self.changed:
-            self.requests.append(request)
+            self.in_flight += 1
             self.changed.notify_all()
+
+    def finish(self, request: RecordedRequest) -> None:
+        with self.changed:
+            self.in_flight -= 1
+            self.requests.append(request)
+            if request.event is not None:
+                self.events[type(request.event)].append(request.event)
+            self.changed.notify_all()
+
+    def report(self, request: RecordedRequest) -> None:
+        """Hand a finished request to the ``on_request`` callback; its failures are only logged."""
+        if self.on_request is None:
+            return
+        try:
+            self.on_request(request)
+        except Exception:
+            _log.error("on_request callback failed for %s", request.describe(), exc_info=True)
 
     def take_faults(self) -> tuple[float, _Fault | None]:
         """Pop the delay and the outcome fault that apply to the API request being answered."""
@@ -142,10 +180,6 @@ class _State:
             + f".{int(now % 1 * 1000):03d}Z",
             "createdBy": self.created_by,
         }
-
-    def add_event(self, event: ResponseModel) -> None:
-        with self.lock:
-            self.events[type(event)].append(event)
 
 
 def _errors_body(*errors: ApiError) -> bytes:
@@ -184,6 +218,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "FakeEngine/1.0"
+    _body: bytes
+    _event: Event | None
+    _finished: RecordedRequest | None
     # Write each answer in one send (headers and body buffered together) without Nagle's
     # delay, so that keep-alive clients never wait on delayed ACKs.
     wbufsize = -1
@@ -208,14 +245,39 @@ class _Handler(BaseHTTPRequestHandler):
         if state.stopping.is_set():
             self.close_connection = True
             return
+        # One handler serves every request of a keep-alive connection: start afresh.
+        self._body, self._event, self._finished = b"", None, None
+        state.arrive()
+        try:
+            self._answer()
+        finally:
+            # No answer was sent when nothing finished the request: a drop, a stop, an error.
+            finished = self._finished if self._finished is not None else self._finish(None)
+            with contextlib.suppress(OSError, ValueError):  # answer first, then the report
+                self.wfile.flush()
+            state.report(finished)
+
+    def _finish(self, status: int | None) -> RecordedRequest:
+        """Store the request with its outcome and event; called once, before the answer goes out."""
+        token = bearer_token(self.headers.get("Authorization", ""))
+        request = RecordedRequest(
+            self.command,
+            self.path,
+            redact_headers(dict(self.headers.items())),
+            self._body,
+            status=status,
+            event=self._event,
+            token_digest=None if token is None else digest_token(token),
+        )
+        self._finished = request
+        self._state.finish(request)
+        return request
+
+    def _answer(self) -> None:
         body = self._read_body()
         if body is None:
             return  # answered already (411/413/400) and closing
-        state.record_request(
-            RecordedRequest(
-                self.command, self.path, redact_headers(dict(self.headers.items())), body
-            )
-        )
+        self._body = body
         path = self.path.split("?", 1)[0]
         pixel = _PIXEL_PATH_RE.match(path)
         endpoint = _ENDPOINTS.get(path)
@@ -263,11 +325,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _refuse(self, status: int, error: ApiError) -> None:
         """Answer without reading the body, then close (the unread body would desync us)."""
-        self._state.record_request(
-            RecordedRequest(
-                self.command, self.path, redact_headers(dict(self.headers.items())), b""
-            )
-        )
         self.close_connection = True
         self._send_errors(status, error, headers=[("Connection", "close")])
 
@@ -288,11 +345,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _authorised(self) -> bool:
         header = self.headers.get("Authorization", "")
-        scheme, _, token = header.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token = bearer_token(header)
+        expected = self._state.token
+        if token is None:
             message = "Access token is missing" if not header.strip() else "Access token is invalid"
-        elif self._state.token is not None and token != self._state.token:
+        elif expected is not None and not hmac.compare_digest(token.encode(), expected.encode()):
             message = "Access token is invalid"
         else:
             return True
@@ -311,16 +368,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(201, self._record(endpoint.response_model, data))
 
     def _record(self, model: type[ResponseModel], data: RequestModel) -> dict[str, Any]:
-        """Store an event made of the server's fields and the body's.
+        """Make the event of this request from the server's fields and the body's.
 
         A field the answer requires that the body left out (a session's ``sessionUuid``) is
-        made here, as the API makes it.
+        made here, as the API makes it. The event is stored with the request, by ``_finish``.
         """
         fields = self._state.new_event_fields()
         fields.update(data.to_dict())
         for name, info in model.model_fields.items():
             fields.setdefault(info.alias or name, str(uuid.uuid4()))
-        self._state.add_event(model.model_validate(fields))
+        self._event = cast(Event, model.model_validate(fields))
         return fields
 
     def _answer_pixel(self, lead: str, rate_table: str, offer: str) -> None:
@@ -342,6 +399,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, _errors_body(*errors), all_headers)
 
     def _send(self, status: int, body: bytes, headers: list[tuple[str, str]]) -> None:
+        self._finish(status)  # visible to waiters and readers before the client has the answer
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
@@ -480,11 +538,18 @@ class FakeEngineServer:
     being read, and a body sent with ``Transfer-Encoding`` (chunked) gets 411 Length Required.
     Both close the connection. Error answers are JSON arrays of ``ApiError``.
 
-    Every request is recorded in :attr:`requests` (``Authorization`` redacted), including
-    failed and refused ones; only successful creations reach :attr:`session_inits` and
-    :attr:`offer_displays`. Faults queued by :meth:`fail_next`, :meth:`delay_next` and
-    :meth:`drop_next` apply, in order, to the next requests that reach an API route with the
-    right method (the two POSTs and the pixel); a delay and a failure or drop may combine.
+    Every request is recorded in :attr:`requests` once the fake is done with it, with its
+    status and the event it stored (``Authorization`` redacted; :meth:`assert_token` checks
+    the token), including failed and refused ones; only successful creations reach
+    :attr:`session_inits` and :attr:`offer_displays`. A request, its status and its event
+    become visible together, before the client receives the answer. Faults queued by
+    :meth:`fail_next`, :meth:`delay_next` and :meth:`drop_next` apply, in order, to the next
+    requests that reach an API route with the right method (the two POSTs and the pixel); a
+    delay and a failure or drop may combine.
+
+    ``on_request``, when given, is called with each finished :class:`RecordedRequest` (in
+    the thread that answered it, after the answer was sent); an exception it raises is
+    logged and otherwise ignored.
 
     The server only binds loopback addresses unless ``allow_non_loopback=True``; it logs to
     the ``openapi_client.testing`` logger at DEBUG and never to stderr.
@@ -498,6 +563,7 @@ class FakeEngineServer:
         max_body_bytes: int = 64 * 1024,
         *,
         allow_non_loopback: bool = False,
+        on_request: RequestCallback | None = None,
     ) -> None:
         if not allow_non_loopback and not _is_loopback(host):
             raise ValueError(
@@ -512,7 +578,7 @@ class FakeEngineServer:
             raise ValueError("token must be a non-empty string without spaces")
         self._host = host
         self._port = port
-        self._state = _State(token, max_body_bytes)
+        self._state = _State(token, max_body_bytes, on_request)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._lifecycle_lock = threading.Lock()
@@ -595,30 +661,168 @@ class FakeEngineServer:
     def session_inits(self) -> list[SessionInit]:
         """Session starts recorded so far, oldest first."""
         with self._state.lock:
-            return [event.model_copy() for event in self._state.events[SessionInit]]
+            return [cast(SessionInit, e.model_copy()) for e in self._state.events[SessionInit]]
 
     @property
     def offer_displays(self) -> list[OfferDisplay]:
         """Offer displays recorded so far (by POST or pixel), oldest first."""
         with self._state.lock:
-            return [event.model_copy() for event in self._state.events[OfferDisplay]]
+            return [cast(OfferDisplay, e.model_copy()) for e in self._state.events[OfferDisplay]]
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every request received so far, oldest first, credentials redacted."""
+        """Every request finished so far, in the order finished, with its status and event."""
         with self._state.lock:
-            return [
-                dataclasses.replace(request, headers=dict(request.headers))
-                for request in self._state.requests
-            ]
+            return [_copy(request) for request in self._state.requests]
 
-    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
-        """Block until at least ``count`` requests were received; False on timeout."""
-        with self._state.changed:
-            return self._state.changed.wait_for(lambda: len(self._state.requests) >= count, timeout)
+    # Waiting for what another thread sends (no sleeps needed)
+
+    def wait_for_requests(
+        self, count: int, timeout: float = 5.0, *, include_in_flight: bool = False
+    ) -> bool:
+        """Block until at least ``count`` requests are finished; False on timeout.
+
+        Finished means visible: when this returns True, :attr:`requests` holds them with their
+        status, and the events they stored are in :attr:`offer_displays` /
+        :attr:`session_inits`. With ``include_in_flight=True``, requests that arrived but are
+        still being answered (held by ``delay_next``, say) count too.
+        """
+        state = self._state
+
+        def enough() -> bool:
+            return len(state.requests) + (state.in_flight if include_in_flight else 0) >= count
+
+        with state.changed:
+            return state.changed.wait_for(enough, timeout)
+
+    @overload
+    def wait_for_events(
+        self,
+        kind: type[OfferDisplay] | Literal["offer_display"],
+        count: int = 1,
+        timeout: float = 5.0,
+    ) -> list[OfferDisplay]: ...
+
+    @overload
+    def wait_for_events(
+        self,
+        kind: type[SessionInit] | Literal["session_init"],
+        count: int = 1,
+        timeout: float = 5.0,
+    ) -> list[SessionInit]: ...
+
+    def wait_for_events(
+        self, kind: type[Event] | EventKind, count: int = 1, timeout: float = 5.0
+    ) -> list[OfferDisplay] | list[SessionInit]:
+        """Block until at least ``count`` events of ``kind`` are recorded; return them all.
+
+        ``kind`` is ``OfferDisplay`` or ``"offer_display"``, ``SessionInit`` or
+        ``"session_init"``. The requests that recorded them are visible too. On timeout,
+        raises ``AssertionError`` saying what was recorded and what the fake answered instead.
+        """
+        model = event_model(kind)
+        state = self._state
+        with state.changed:
+            arrived = state.changed.wait_for(lambda: len(state.events[model]) >= count, timeout)
+            events: list[Any] = [event.model_copy() for event in state.events[model]]
+            if arrived:
+                return events
+            unrecorded = [request.describe() for request in state.requests if not request.event]
+            in_flight = state.in_flight
+        lines = [
+            f"waited {timeout} s for {count} {PLURALS[model]}; {len(events)} recorded",
+            *(f"  {describe_event(event)}" for event in events),
+        ]
+        if unrecorded:
+            lines.append("requests that recorded nothing (oldest first):")
+            lines.extend(f"  {line}" for line in unrecorded[-10:])
+        if in_flight:
+            lines.append(f"{in_flight} request(s) still being answered")
+        raise AssertionError("\n".join(lines))
+
+    # Assertions with messages that say what happened
+
+    def assert_recorded(
+        self,
+        *,
+        offer_displays: Expected = None,
+        session_inits: Expected = None,
+        timeout: float = 0.0,
+    ) -> None:
+        """Check what was recorded; ``AssertionError`` listing expected, recorded, near misses.
+
+        Each argument is a count (``session_inits=1``) or a list with one item per expected
+        event: a dict of the fields to match (Python or JSON names; UUIDs in any case or as
+        ``uuid.UUID``; fields left out match anything), or a model such as
+        ``OfferDisplayCreateData``. Items match distinct events in any order, and every
+        recorded event of that kind must be matched. An argument left out is not checked.
+        ``timeout`` > 0 waits that long for the check to pass (for code that sends from
+        another thread).
+        """
+        expected: dict[type[Event], Expected] = {
+            OfferDisplay: offer_displays,
+            SessionInit: session_inits,
+        }
+        if offer_displays is None and session_inits is None:
+            raise ValueError("name what to check: offer_displays=..., session_inits=...")
+        state = self._state
+
+        def mismatch() -> str | None:
+            return recorded_mismatch(expected, state.events, state.requests)
+
+        with state.changed:
+            message = mismatch()
+            if message is not None and timeout > 0:
+                state.changed.wait_for(lambda: mismatch() is None, timeout)
+                message = mismatch()
+            in_flight = state.in_flight
+        if message is not None:
+            if in_flight:
+                message += f"\n{in_flight} request(s) still being answered"
+            raise AssertionError(message)
+
+    def assert_token(self, expected: str) -> None:
+        """Check that every request to the two POST routes sent ``Bearer <expected>``.
+
+        At least one such request must have been received. Tokens are compared in constant
+        time (``hmac.compare_digest`` of keyed digests; the fake never keeps a token), and
+        the ``AssertionError`` names the requests that sent another token or none, never a
+        token.
+        """
+        with self._state.lock:
+            requests = list(self._state.requests)
+        message = token_mismatch(requests, expected, _ENDPOINTS.keys())
+        if message is not None:
+            raise AssertionError(message)
+
+    # A client for it
+
+    def client(self, **settings: Any) -> ApiClient:
+        """An ``ApiClient`` for this server, set up for tests; close it (``with``) when done.
+
+        Its ``host`` is :attr:`url`, its ``access_token`` the server's :attr:`token` (or
+        ``CLIENT_TOKEN`` when any is accepted), and retries wait 10 ms to 50 ms instead of
+        0.5 s to 8 s. Keyword arguments are ``Configuration`` settings and win over these,
+        e.g. ``client(retries=0)`` or ``client(access_token="pk_wrong")``.
+        """
+        from openapi_client.api_client import ApiClient
+        from openapi_client.configuration import Configuration
+        from openapi_client.retries import RetryPolicy
+
+        defaults: dict[str, Any] = {
+            "host": self.url,
+            "access_token": self.token or CLIENT_TOKEN,
+            "retries": RetryPolicy(initial_backoff=0.01, max_backoff=0.05),
+        }
+        return ApiClient(Configuration(**{**defaults, **settings}))
+
+    # Resetting
 
     def reset(self) -> None:
-        """Forget recorded requests and events, and cancel pending faults (ids keep counting)."""
+        """Forget recorded requests and events, and cancel pending faults (ids keep counting).
+
+        A request still being answered is recorded when it finishes.
+        """
         with self._state.lock:
             self._state.requests.clear()
             for events in self._state.events.values():
@@ -680,6 +884,12 @@ class FakeEngineServer:
 
 
 _KNOWN_STATUSES: Final = frozenset(status.value for status in http.HTTPStatus)
+
+
+def _copy(request: RecordedRequest) -> RecordedRequest:
+    """A copy a test may change without changing the record."""
+    event = None if request.event is None else request.event.model_copy()
+    return dataclasses.replace(request, headers=dict(request.headers), event=event)
 
 
 def _check_times(times: int) -> None:
