@@ -507,7 +507,8 @@ class _Server(ThreadingHTTPServer):
             thread.join(_JOIN_TIMEOUT_SECONDS)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """Whether binding ``host`` keeps the server on this machine (``localhost``, 127/8, ``::1``)."""
     if host == "localhost":
         return True
     try:
@@ -565,7 +566,7 @@ class FakeEngineServer:
         allow_non_loopback: bool = False,
         on_request: RequestCallback | None = None,
     ) -> None:
-        if not allow_non_loopback and not _is_loopback(host):
+        if not allow_non_loopback and not is_loopback_host(host):
             raise ValueError(
                 f"FakeEngineServer binds loopback addresses only, not {host!r}; "
                 "pass allow_non_loopback=True to expose it"
