@@ -201,7 +201,8 @@ def token_mismatch(
     ]
     if not missing and not other:
         return None
-    lines = [f"of {len(api)} request(s) that need a token:"]
+    wrong = len(missing) + len(other)
+    lines = [f"{wrong} of {len(api)} request(s) that need a token did not send the expected one:"]
     if other:
         lines.append(f"  {len(other)} carried another bearer token (tokens are not shown):")
         lines.extend(f"    {request.describe()}" for request in other)
