@@ -391,7 +391,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     with FakeEngineServer() as server:
         print(f"Started a fake Engine server at {server.url} (it stops when the demo ends).")
-        with server.client(access_token="demo-token", debug=args.debug) as client:
+        client = server.client(access_token="demo-token", debug=args.debug)
+        try:
             api = UIEventsApi(client)  # with --debug, the fake's own log shows up as well
             session = api.create_session_init()
             print("Recorded a session (the server made its sessionUuid):")
@@ -401,7 +402,9 @@ def _demo(args: argparse.Namespace) -> int:
             print("  " + display.to_json())
             print("The same display as a pixel, for a browser to load (use one or the other):")
             print("  " + api.offer_display_pixel_url(**_snake(DEMO_OFFER)))
-            client.configuration.debug = False
+        finally:
+            client.close()
+            client.configuration.debug = False  # gives back the logger levels and handlers
         print(
             f"The server holds {len(server.session_inits)} session(s) and "
             f"{len(server.offer_displays)} offer display(s)."
