@@ -97,6 +97,16 @@ def _python_signature(model: type[BaseModel]) -> inspect.Signature:
     return inspect.Signature(parameters, return_annotation=None)
 
 
+class _PythonSignature:
+    """``Model.__signature__``: built when ``inspect`` or ``help()`` asks, not at import."""
+
+    def __get__(self, instance: object, owner: type[BaseModel]) -> inspect.Signature:
+        return _python_signature(owner)
+
+
+_SIGNATURE = _PythonSignature()
+
+
 def _without_metadata(annotation: Any) -> Any:
     """``Optional[Annotated[str, ...]]`` as ``str | None``: what a reader of a signature needs."""
     holder = types.SimpleNamespace(__annotations__={"value": annotation})
@@ -116,7 +126,8 @@ class Model(BaseModel):
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        cls.__signature__ = _python_signature(cls)
+        # Replaces pydantic's (JSON names, Annotated types); made on first use, as pydantic's.
+        cls.__signature__ = _SIGNATURE  # type: ignore[assignment]
 
     def to_str(self) -> str:
         """The model as a readable string (a pretty-printed ``to_dict()``)."""
