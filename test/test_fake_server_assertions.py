@@ -223,6 +223,22 @@ def test_the_token_is_in_no_repr_field_or_log_of_a_recorded_request(
     assert request.headers["Authorization"] == "Bearer [REDACTED]"
 
 
+def test_a_credential_in_the_query_string_stays_out_of_the_fakes_log_and_messages(
+    engine: FakeEngineServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="openapi_client.testing")
+    secret = unique_token()
+    auth = {"in": "query", "key": "token", "value": secret}  # replaces the bearer token: 401
+    with engine.client(retries=0) as api_client, pytest.raises(UnauthorizedException):
+        UIEventsApi(api_client).create_session_init(_request_auth=auth)  # type: ignore[typeddict-item]
+
+    (request,) = engine.requests
+    assert secret in request.path  # the record keeps what was sent ...
+    assert "/uiEvent/sessionInits?... " in caplog.text  # ... the log does not
+    assert secret not in caplog.text
+    assert secret not in request.describe()
+
+
 def test_a_request_made_by_hand_matches_no_token() -> None:
     request = RecordedRequest("POST", "/uiEvent/sessionInits", {}, b"")
     assert not request.token_matches("pk_anything")

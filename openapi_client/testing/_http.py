@@ -42,6 +42,7 @@ ENDPOINTS: Final[dict[str, Endpoint[Any, Any]]] = {
 """The POST routes, described by the SDK's own endpoint descriptions."""
 _PIXEL_PATH_RE: Final = re.compile(r"^/uiEvent/offerDisplays/([^/]+)/([^/]+)/([^/]+)/pixel\.gif$")
 
+_QUERY_RE: Final = re.compile(r"\?[^\s\"]*")
 JOIN_TIMEOUT_SECONDS: Final = 5.0
 
 
@@ -198,7 +199,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: Server
 
     def log_message(self, format: str, *args: Any) -> None:
-        _log.debug("%s - " + format, self.address_string(), *args)
+        # A query string may carry a credential (``_request_auth`` "in": "query"): left out.
+        message = _QUERY_RE.sub("?...", format % args)
+        _log.debug("%s - %s", self.address_string(), message)
 
     # Every method goes through one dispatcher.
     def do_GET(self) -> None:
