@@ -230,7 +230,7 @@ def test_a_credential_in_the_query_string_stays_out_of_the_fakes_log_and_message
     secret = unique_token()
     auth = {"in": "query", "key": "token", "value": secret}  # replaces the bearer token: 401
     with engine.client(retries=0) as api_client, pytest.raises(UnauthorizedException):
-        UIEventsApi(api_client).create_session_init(_request_auth=auth)  # type: ignore[typeddict-item]
+        UIEventsApi(api_client).create_session_init(_request_auth=auth)
 
     (request,) = engine.requests
     assert secret in request.path  # the record keeps what was sent ...
