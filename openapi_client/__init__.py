@@ -1,7 +1,34 @@
-"""Python client for the Engine by MoneyLion UI Events API.
+"""Python client for the Engine by MoneyLion UI Events API (distribution ``engine-ui-events``).
 
-Names are imported on first use (PEP 562), so ``import openapi_client`` costs almost nothing
-until a client, model or exception is touched.
+Record that a user began a session and that an offer was shown::
+
+    import os
+    import openapi_client
+
+    # The host is $ENGINE_API_HOST when set, else https://api.engine.tech.
+    configuration = openapi_client.Configuration(access_token=os.environ["BEARER_TOKEN"])
+    with openapi_client.ApiClient(configuration) as api_client:
+        api = openapi_client.UIEventsApi(api_client)
+        session = api.create_session_init()
+        display = api.create_offer_display(
+            openapi_client.OfferDisplayCreateData(
+                lead_uuid="f914eb07-a64f-51d8-b882-ff508a8c5c81",
+                rate_table_uuid="952a1184-d369-5958-9a0f-bec903e11c48",
+                offer_uuid="3426f971-1aa5-5cb0-91a9-cf2edcfa5dfa",
+            )
+        )
+
+Or render ``api.offer_display_pixel_img_tag(lead, rate_table, offer)`` beside the offer
+instead of calling ``create_offer_display`` (one or the other per display, not both).
+
+Failures raise ``openapi_client.ApiException`` subclasses (``UnauthorizedException``,
+``ApiConnectionError``, ...); input mistakes raise ``ApiValueError`` before anything is sent.
+Tests: ``openapi_client.testing.FakeEngineServer`` and the pytest fixtures ``fake_engine`` and
+``fake_engine_api``. Command line: ``engine-ui-events --help``. Documentation: README.md and
+docs/ in the source distribution.
+
+Names are imported on first use, so ``import openapi_client`` costs almost nothing until a
+client, model or exception is touched.
 """
 
 from __future__ import annotations

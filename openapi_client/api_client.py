@@ -113,6 +113,7 @@ class _ClientState:
             merge_headers(headers, self.auth_headers(endpoint))
             url = self.host + endpoint.path
             secrets = secrets_of(headers)
+            refuse_without_credentials(endpoint, secrets)
             refuse_insecure(self.allow_insecure_http, url, secrets)
             route = self.routes[endpoint] = (url, headers, secrets + self.proxy_secrets)
         return route
@@ -270,16 +271,17 @@ class ApiClient:
         options: RequestOptions,
     ) -> HttpRequest:
         """The request to send, checked; raises before any byte goes out."""
-        payload = endpoint.encode(body)
         if not options:  # the common case, kept short: nothing per call but the body
+            payload = endpoint.encode(body)
             url, headers, secrets = state.routes.get(endpoint) or state.route(endpoint)
             return HttpRequest(
                 endpoint.method, url, headers, payload, state.timeout, state.budget,
                 state.max_bytes, False, secrets,
             )  # fmt: skip
         unknown = options.keys() - _OPTION_NAMES
-        if unknown:
+        if unknown:  # before the body: `create_offer_display(lead_uuid=...)` lands here
             raise _unknown_options(endpoint, unknown)
+        payload = endpoint.encode(body)
         auth = options.get("_request_auth")
         url = state.host + endpoint.path
         host_index = options.get("_host_index")
@@ -301,6 +303,7 @@ class ApiClient:
         if auth is not None:
             url, auth_secret = apply_auth(auth, headers, url)
             secrets = (*secrets_of(headers), auth_secret)
+        refuse_without_credentials(endpoint, secrets)
         refuse_insecure(state.allow_insecure_http, url, secrets)
         secrets += state.proxy_secrets
         timeout = state.timeout
@@ -454,6 +457,16 @@ def apply_auth(auth: Mapping[str, str], headers: dict[str, str], url: str) -> tu
 
         return url + ("&" if "?" in url else "?") + urlencode({key: value}), value
     raise ApiValueError(f"_request_auth 'in' must be header, cookie or query, not {where!r}")
+
+
+def refuse_without_credentials(endpoint: Endpoint[Any, Any], secrets: tuple[str, ...]) -> None:
+    """A call that needs auth and carries no credential at all would only earn a 401."""
+    if endpoint.auth and not secrets:
+        raise ApiValueError(
+            f"`{endpoint.name}` needs the publishable bearer token: set "
+            "Configuration(access_token=...) (or $BEARER_TOKEN in the CLI), or pass "
+            "_request_auth for this call"
+        )
 
 
 def refuse_insecure(allowed: bool, url: str, secrets: tuple[str, ...]) -> None:

@@ -187,8 +187,11 @@ def test_allow_insecure_http_sends_any_credential_to_a_remote_http_host(
     assert _carried(request)
 
 
-def test_plain_http_without_credentials_reaches_a_remote_host(lan_server: EchoServer) -> None:
-    """Pins the policy (holds today): with nothing secret to send, ``http://`` is not refused."""
-    with ApiClient(Configuration(host=lan_server.url, retries=0)) as client:
+def test_call_without_any_credential_is_refused_locally(lan_server: EchoServer) -> None:
+    """No token at all would only earn a 401: refused before connecting, naming access_token."""
+    with (
+        ApiClient(Configuration(host=lan_server.url, retries=0)) as client,
+        pytest.raises(ApiValueError, match="access_token"),
+    ):
         UIEventsApi(client).create_session_init(_headers={"X-Trace-Id": "abc123"})
-    assert len(lan_server.requests) == 1
+    assert len(lan_server.requests) == 0

@@ -1,31 +1,38 @@
-"""Every documented example runs: the ```python blocks of README.md and docs/*.md, and the seed.
+"""Every documented example runs as written: the ```python blocks of README.md, docs/*.md, the seed.
 
 Conventions (follow them in any page whose examples should be checked):
 
 * Only blocks fenced exactly ```python run. Use another tag (```pycon, ```text, ```bash) for
   snippets that are not meant to run on their own.
-* Each block runs against a fresh ``FakeEngineServer`` (it accepts any non-empty bearer
-  token), with ``$BEARER_TOKEN`` set to ``TOKEN`` and ``$ENGINE_API_HOST`` set to the fake's URL
-  (the SDK's default host). The host aside rule: the literal text ``https://api.engine.tech`` in a block
-  is replaced by the fake's URL before it runs, so examples can name the real API.
+* Each block runs exactly as written, not a character changed, in a Python process of its
+  own whose environment names a fresh ``FakeEngineServer``: ``$ENGINE_API_HOST`` is the fake's
+  URL and ``$BEARER_TOKEN`` a token it accepts. Examples therefore leave the host to the
+  environment (``Configuration()`` reads ``$ENGINE_API_HOST``), as an application would;
+  a block that names a host of its own is refused (see the test below), since run by a user
+  against the fake it would call the real API.
 * A block whose first line is ``# file: test_<name>.py`` is a pytest module: it is written to a
-  temporary directory and run with ``python -m pytest -q`` in a subprocess (same environment),
-  which must pass. The SDK's ``fake_engine`` fixture is available there (pytest11 entry point).
-* Any other block is ``exec``-ed in a fresh namespace with ``__name__ == "__main__"`` and its
-  stdout captured. It must not raise, and its output must not contain "Exception when calling"
-  (examples print failures in the generated-client style instead of raising).
-* Afterwards the fake must have turned every request it received into an event (no error
-  answers), and a block that printed "The response of UIEventsApi->create_X" must have recorded
-  at least one X. Blocks about errors (an ``except`` naming a status exception, such as
-  ``except UnauthorizedException``) are exempt from the first check.
+  temporary directory and run with ``python -m pytest -q`` (same environment), which must pass.
+  The SDK's fixtures (``fake_engine``, ``fake_engine_api``) come from its pytest11 entry point.
+* Any other block runs as a script (``__name__ == "__main__"``). Exiting 0 is not enough, since
+  examples catch exceptions and print "Exception when calling ..." in the generated-client
+  style: it must print no such line, and the fake must show that the block really worked:
+  every request it received recorded an event, and each operation the block calls
+  (``create_session_init``, ``create_offer_display``, a pixel URL it loads) recorded at least
+  one event of its kind. Blocks about errors (an ``except`` naming a status exception, such as
+  ``except UnauthorizedException``) need only have reached the fake. A block that starts a
+  ``FakeEngineServer`` of its own calls that one, and asserts what it recorded itself.
 * Tracebacks point at the markdown file and line of the failing statement; test ids are
   ``file:line`` of the opening fence.
+
+The seed (``/work/shared/seed/UIEventsApi.md``) is the user's own document and is not edited.
+Its examples use ``os`` without importing it, so their process supplies ``os`` as a global.
+They also name the real host, in a first ``Configuration`` that the second one (without
+``host``) replaces, so they reach the fake as written. Were that not so, replacing the host
+text in the seed's blocks, and only there, would be the allowed exception to "as written".
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import re
 import subprocess
@@ -37,11 +44,11 @@ from typing import Any
 
 import pytest
 
+from openapi_client.models import OfferDisplay, SessionInit
 from openapi_client.testing import FakeEngineServer
 
 REPO = Path(__file__).resolve().parents[1]
 SEED = Path(__file__).resolve().parents[2] / "shared/seed/UIEventsApi.md"
-PUBLIC_HOST = "https://api.engine.tech"
 TOKEN = "pk_docs_example_token"
 SUBPROCESS_TIMEOUT = 120
 
@@ -50,6 +57,24 @@ _MODULE_HEADER = re.compile(r"^# file: (?P<name>test_\w+\.py)[ \t]*$")
 _ABOUT_ERRORS = re.compile(
     r"\bexcept\b\s*\(?[\w.,\s]*\b(BadRequest|Unauthorized|Forbidden|NotFound|Conflict|"
     r"UnprocessableEntity|Service)Exception\b"
+)
+_OWN_HOST = re.compile(r"""\bhost\s*=\s*["']""")
+# What a block calls, and the event the fake must then have recorded.
+_OPERATIONS: dict[str, tuple[re.Pattern[str], type[Any]]] = {
+    "create_session_init": (re.compile(r"\.create_session_init\w*\("), SessionInit),
+    "create_offer_display": (re.compile(r"\.create_offer_display\w*\("), OfferDisplay),
+    "a loaded pixel URL": (
+        re.compile(r"offer_display_pixel_url\([\s\S]*urllib3\.request\("),
+        OfferDisplay,
+    ),
+}
+# Runs a block as __main__, compiled under the markdown file's name so tracebacks point there.
+_RUNNER = (
+    "import os, sys\n"
+    "path, markdown, preset = sys.argv[1:4]\n"
+    "code = compile(open(path, encoding='utf-8').read(), markdown, 'exec')\n"
+    "namespace = {'__name__': '__main__', **({'os': os} if preset == 'os' else {})}\n"
+    "exec(code, namespace)\n"
 )
 
 
@@ -79,6 +104,20 @@ class Block:
     @property
     def about_errors(self) -> bool:
         return _ABOUT_ERRORS.search(self.code) is not None
+
+    def expected_events(self) -> dict[str, type[Any]]:
+        """The operations this block calls on the environment's fake, each with its event.
+
+        None for a block that starts a ``FakeEngineServer`` of its own: its calls go there,
+        and it checks them itself.
+        """
+        if "FakeEngineServer(" in self.code:
+            return {}
+        return {
+            name: model
+            for name, (pattern, model) in _OPERATIONS.items()
+            if pattern.search(self.code)
+        }
 
 
 def python_blocks(path: Path) -> list[Block]:
@@ -125,36 +164,44 @@ else:
 
 
 @pytest.fixture
-def docs_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeEngineServer]:
-    """A fake Engine for one example, named by $ENGINE_API_HOST, and a token in $BEARER_TOKEN."""
+def docs_engine() -> Iterator[FakeEngineServer]:
+    """A fake Engine for one example."""
     with FakeEngineServer() as server:
-        monkeypatch.setenv("BEARER_TOKEN", TOKEN)
-        monkeypatch.setenv("ENGINE_API_HOST", server.url)
-        for name in ("PYTEST_ADDOPTS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD"):
-            monkeypatch.delenv(name, raising=False)
         yield server
 
 
-def exec_block(block: Block, host: str, preset: dict[str, Any] | None = None) -> str:
-    """Run a block as a script (host aside applied) and return what it printed."""
-    code = block.code.replace(PUBLIC_HOST, host)
+def example_env(server: FakeEngineServer) -> dict[str, str]:
+    """This process's environment, pointed at ``server``, without settings of the outer pytest."""
+    skip = ("BEARER_TOKEN", "ENGINE_API_HOST", "PYTEST_ADDOPTS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    env = {name: value for name, value in os.environ.items() if name not in skip}
+    return {**env, "ENGINE_API_HOST": server.url, "BEARER_TOKEN": TOKEN}
+
+
+def run_script_block(
+    block: Block, env: dict[str, str], cwd: Path, preset: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """Run a block as a script in its own process; its lines keep their markdown numbers."""
+    script = cwd / "example.py"
     # Leading newlines make the compiled lines match the markdown's, for readable tracebacks.
-    compiled = compile("\n" * block.line + code, str(block.path), "exec")
-    namespace: dict[str, Any] = {"__name__": "__main__", **(preset or {})}
-    output = io.StringIO()
-    with contextlib.redirect_stdout(output):
-        exec(compiled, namespace)
-    return output.getvalue()
+    script.write_text("\n" * block.line + block.code, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, "-c", _RUNNER, str(script), str(block.path), preset],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
+        check=False,
+    )
 
 
-def run_module_block(block: Block, name: str, host: str, tmp_path: Path) -> None:
+def run_module_block(block: Block, name: str, env: dict[str, str], tmp_path: Path) -> None:
     """Write a pytest-module block to ``tmp_path`` and run pytest on it in a subprocess."""
-    module = tmp_path / name
-    module.write_text(block.code.replace(PUBLIC_HOST, host), encoding="utf-8")
+    (tmp_path / name).write_text(block.code, encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", name],
         cwd=tmp_path,
-        env=dict(os.environ),
+        env=env,
         capture_output=True,
         text=True,
         timeout=SUBPROCESS_TIMEOUT,
@@ -165,46 +212,53 @@ def run_module_block(block: Block, name: str, host: str, tmp_path: Path) -> None
     assert " passed" in result.stdout, f"{block.label} ran no tests:\n{report}"
 
 
-def check_recorded(server: FakeEngineServer, block: Block, output: str) -> None:
-    """What the fake received is what a working example would send."""
-    session_inits, offer_displays = server.session_inits, server.offer_displays
-    if not block.about_errors:
-        requests = server.requests
-        failed = len(requests) - len(session_inits) - len(offer_displays)
-        sent = [f"{r.method} {r.path}" for r in requests]
-        assert failed == 0, f"{block.label}: {failed} request(s) did not record an event: {sent}"
-    for operation, recorded in (
-        ("create_session_init", session_inits),
-        ("create_offer_display", offer_displays),
-    ):
-        if f"The response of UIEventsApi->{operation}" in output:
-            assert recorded, f"{block.label} printed a {operation} answer the fake never made"
+def check_script_ran(block: Block, result: subprocess.CompletedProcess[str]) -> None:
+    report = f"{block.label} printed:\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, report
+    assert "Exception when calling" not in result.stdout, report
+
+
+def check_recorded(server: FakeEngineServer, block: Block) -> None:
+    """The fake saw what a working example sends (not an example that caught its failure)."""
+    requests = server.requests
+    sent = [request.describe() for request in requests]
+    if block.about_errors:
+        assert requests, f"{block.label}: an example about errors never reached the fake"
+        return
+    failed = [request.describe() for request in requests if request.event is None]
+    assert failed == [], f"{block.label}: request(s) recorded nothing: {failed}"
+    for operation, model in block.expected_events().items():
+        recorded = server.wait_for_events(model, 0, timeout=0)
+        assert recorded, f"{block.label} calls {operation}, yet the fake recorded none: {sent}"
 
 
 @pytest.mark.parametrize("block", _params(DOC_BLOCKS))
-def test_documented_example_runs_against_fake_server(
+def test_documented_example_runs_as_written_against_the_fake_server(
     block: Block, docs_engine: FakeEngineServer, tmp_path: Path
 ) -> None:
+    env = example_env(docs_engine)
     name = block.module_name
-    output = ""
-    if name is not None:
-        run_module_block(block, name, docs_engine.url, tmp_path)
-    else:
-        output = exec_block(block, docs_engine.url)
-        assert "Exception when calling" not in output, f"{block.label} printed:\n{output}"
-    check_recorded(docs_engine, block, output)
+    if name is not None:  # its tests use fakes of their own (fixtures) and check them
+        run_module_block(block, name, env, tmp_path)
+        return
+    check_script_ran(block, run_script_block(block, env, tmp_path))
+    check_recorded(docs_engine, block)
 
 
 @pytest.mark.parametrize("block", SEED_PARAMS)
 def test_seed_example_prints_the_answer_of_the_fake_server(
-    block: Block, docs_engine: FakeEngineServer
+    block: Block, docs_engine: FakeEngineServer, tmp_path: Path
 ) -> None:
-    # The seed uses `os` without importing it; the namespace supplies it.
-    output = exec_block(block, docs_engine.url, {"os": os})
-    assert "Exception when calling" not in output, output
-    assert "The response of UIEventsApi->" in output, output
-    check_recorded(docs_engine, block, output)
+    result = run_script_block(block, example_env(docs_engine), tmp_path, preset="os")
+    check_script_ran(block, result)
+    assert "The response of UIEventsApi->" in result.stdout, result.stdout
+    check_recorded(docs_engine, block)
     assert len(docs_engine.session_inits) + len(docs_engine.offer_displays) == 1
+
+
+def test_runnable_examples_leave_the_host_to_the_environment() -> None:
+    naming = [block.label for block in DOC_BLOCKS if _OWN_HOST.search(block.code)]
+    assert naming == [], "examples that would call the API they name, not $ENGINE_API_HOST"
 
 
 # -- the runner's own parts ------------------------------------------------------------------
@@ -233,10 +287,35 @@ def test_traceback_of_a_failing_block_names_the_markdown_line(tmp_path: Path) ->
     page = tmp_path / "page.md"
     page.write_text("intro\n\n```python\nok = 1\nraise RuntimeError('boom')\n```\n")
     (block,) = python_blocks(page)
-    with pytest.raises(RuntimeError) as caught:
-        exec_block(block, "http://127.0.0.1:9")
-    assert caught.traceback[-1].lineno + 1 == 5  # pytest's lineno is 0-based
-    assert Path(str(caught.traceback[-1].path)) == page
+
+    result = run_script_block(block, dict(os.environ), tmp_path)
+
+    assert result.returncode == 1
+    assert f'File "{page}", line 5' in result.stderr
+    assert "raise RuntimeError('boom')" in result.stderr  # the markdown's own line is shown
+
+
+def test_a_block_that_caught_its_failure_does_not_pass(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "```python\nimport openapi_client\n"
+        "api = openapi_client.UIEventsApi(openapi_client.ApiClient(\n"
+        "    openapi_client.Configuration(access_token='t', retries=0, timeout=2)))\n"
+        "try:\n    api.create_session_init()\nexcept Exception as e:\n"
+        "    print('Exception when calling UIEventsApi->create_session_init: %s' % e)\n```\n"
+    )
+    (block,) = python_blocks(page)
+    with FakeEngineServer() as engine:
+        url = engine.url  # free again once stopped: the example's call is refused
+    with FakeEngineServer() as other:
+        env = {**example_env(other), "ENGINE_API_HOST": url}
+        result = run_script_block(block, env, tmp_path)
+
+        assert result.returncode == 0  # exits 0 ...
+        with pytest.raises(AssertionError, match="Exception when calling"):
+            check_script_ran(block, result)  # ... but does not pass
+        with pytest.raises(AssertionError, match="calls create_session_init, yet the fake"):
+            check_recorded(other, block)
 
 
 _LINK = re.compile(r"\]\((?P<target>[^)\s]+)\)")

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import os
+import pydoc
 import subprocess
 import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
 import openapi_client
 from openapi_client import exceptions as exceptions_module
+from openapi_client.testing import FakeEngineServer
 
 TOP_LEVEL = [
     "__version__",
@@ -136,3 +141,23 @@ def test_package_ships_py_typed_marker() -> None:
     marker = importlib.resources.files("openapi_client").joinpath("py.typed")
 
     assert marker.is_file()
+
+
+def test_help_opens_with_usage_and_its_example_runs(tmp_path: Path) -> None:
+    doc = openapi_client.__doc__ or ""
+    rendered = pydoc.render_doc(openapi_client, renderer=pydoc.plaintext)
+    assert "distribution ``engine-ui-events``" in doc.splitlines()[0]
+    assert rendered.index("create_session_init") < rendered.index("imported on first use")
+    lines = doc.split("::\n\n", 1)[1].splitlines()
+    example = []
+    for line in lines:
+        if line and not line.startswith("    "):
+            break
+        example.append(line)
+    script = tmp_path / "usage.py"
+    script.write_text(textwrap.dedent("\n".join(example)), encoding="utf-8")
+
+    with FakeEngineServer() as engine:
+        env = {**os.environ, "ENGINE_API_HOST": engine.url, "BEARER_TOKEN": "pk_test_help"}
+        subprocess.run([sys.executable, str(script)], env=env, check=True, timeout=60)
+        engine.assert_recorded(offer_displays=1, session_inits=1)

@@ -754,7 +754,8 @@ def test_stop_interrupts_a_delayed_answer() -> None:
 
     thread = threading.Thread(target=client)
     thread.start()
-    assert engine.wait_for_requests(1)
+    assert engine.wait_for_requests(1, include_in_flight=True)  # arrived, held by the delay
+    assert engine.requests == []
     started = time.monotonic()
     engine.stop()
     assert time.monotonic() - started < 2
@@ -763,6 +764,8 @@ def test_stop_interrupts_a_delayed_answer() -> None:
     [result] = outcome
     assert isinstance(result, (http.client.RemoteDisconnected, ConnectionError))
     assert engine.session_inits == []
+    (request,) = engine.requests
+    assert (request.status, request.event) == (None, None)
 
 
 def test_drop_next_closes_the_connection_without_an_answer(server: FakeEngineServer) -> None:

@@ -294,3 +294,38 @@ def test_pixel_img_tag_is_html_escaped() -> None:
     assert 'width="1" height="1"' in tag
     assert tag.endswith(">")
     assert tag.count('"') % 2 == 0
+
+
+# -- keyword mistakes and several problems at once ---------------------------------------------
+
+
+def test_body_fields_passed_as_keywords_are_named_with_the_right_call(
+    api: UIEventsApi, nothing_sent: None
+) -> None:
+    with pytest.raises(ApiTypeError) as caught:
+        api.create_offer_display(lead_uuid=LEAD, rate_table_uuid=RATE_TABLE, offer_uuid=OFFER)  # type: ignore[call-arg]
+
+    message = str(caught.value)
+    for keyword in ("'lead_uuid'", "'rate_table_uuid'", "'offer_uuid'"):
+        assert keyword in message
+    assert "create_offer_display({'leadUuid': ..." in message
+    assert "OfferDisplayCreateData(...)" in message
+
+
+def test_every_bad_field_is_reported_at_its_own_location(
+    api: UIEventsApi, nothing_sent: None
+) -> None:
+    with pytest.raises(ApiValueError) as caught:
+        api.create_offer_display({"leadUuid": "nope", "rateTableUuid": "also-nope"})
+
+    problems = {problem.path: problem.message for problem in caught.value.problems}
+    assert set(problems) == {
+        ("offer_display_create_data", "leadUuid"),
+        ("offer_display_create_data", "rateTableUuid"),
+        ("offer_display_create_data", "offerUuid"),
+    }
+    assert problems[("offer_display_create_data", "offerUuid")] == "field required"
+    assert "must be a UUID" in problems[("offer_display_create_data", "leadUuid")]
+    assert caught.value.path_to_item == ["offer_display_create_data", "leadUuid"]
+    for field in ("leadUuid", "rateTableUuid", "offerUuid"):
+        assert field in str(caught.value)

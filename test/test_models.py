@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import datetime
+import inspect
 import json
 import uuid
 from typing import Any
@@ -19,6 +21,7 @@ from openapi_client.models import (
     SessionInit,
     SessionInitCreateData,
 )
+from openapi_client.models._base import Model
 
 LEAD = "f914eb07-a64f-51d8-b882-ff508a8c5c81"
 
@@ -236,3 +239,87 @@ def test_to_str_is_readable_dict_with_camelcase_keys() -> None:
     assert text.startswith("{")
     assert text.endswith("}")
     assert SessionInitCreateData().to_str() == "{}"
+
+
+# -- what users see: JSON names, constructor names, signatures ------------------------------
+
+JSON_NAMES: dict[type[Model], list[str]] = {
+    OfferDisplayCreateData: ["leadUuid", "rateTableUuid", "offerUuid"],
+    SessionInitCreateData: ["sessionUuid"],
+    OfferDisplay: [
+        "id", "uuid", "leadUuid", "rateTableUuid", "offerUuid", "createdAt", "createdBy",
+    ],
+    SessionInit: ["id", "uuid", "sessionUuid", "createdAt", "createdBy"],
+    ApiError: ["attribute", "type", "details", "message"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("model", "names"), JSON_NAMES.items(), ids=lambda v: getattr(v, "__name__", "")
+)
+def test_json_names_are_the_api_camel_case_names_everywhere(
+    model: type[Model], names: list[str]
+) -> None:
+    assert [field.alias for field in model.model_fields.values()] == names
+    for mode in ("validation", "serialization"):
+        schema = model.model_json_schema(by_alias=True, mode=mode)  # type: ignore[arg-type]
+        assert list(schema["properties"]) == names
+
+
+def test_request_models_take_camel_case_and_snake_case_dicts_and_send_camel_case() -> None:
+    camel = {"leadUuid": LEAD, "rateTableUuid": LEAD, "offerUuid": LEAD.upper()}
+    snake = {"lead_uuid": LEAD, "rate_table_uuid": LEAD, "offer_uuid": LEAD}
+
+    for document in (camel, snake):
+        model = OfferDisplayCreateData.model_validate(document)
+        assert model == OfferDisplayCreateData.from_dict(document)
+        assert model.to_dict() == {"leadUuid": LEAD, "rateTableUuid": LEAD, "offerUuid": LEAD}
+        assert json.loads(model.to_json()) == model.to_dict()
+    assert SessionInitCreateData.model_validate({"sessionUuid": LEAD}).session_uuid == LEAD
+
+
+def test_json_input_takes_only_the_json_names_when_asked_as_the_fake_asks() -> None:
+    # The fake server validates bodies by alias only, as the API does.
+    with pytest.raises(ValidationError):
+        SessionInitCreateData.model_validate_json(
+            json.dumps({"session_uuid": LEAD}), by_alias=True, by_name=False
+        )
+
+
+@pytest.mark.parametrize("model", JSON_NAMES, ids=lambda m: m.__name__)
+def test_signature_shows_python_names_and_plain_types(model: type[Model]) -> None:
+    signature = inspect.signature(model)
+
+    keywords = [
+        p.name for p in signature.parameters.values() if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    assert keywords == list(model.model_fields)
+    assert "Annotated" not in str(signature)
+    assert "_UuidString" not in str(signature)
+
+
+def test_signatures_read_as_documented() -> None:
+    assert str(inspect.signature(OfferDisplayCreateData)) == (
+        "(*, lead_uuid: str, rate_table_uuid: str, offer_uuid: str) -> None"
+    )
+    assert str(inspect.signature(SessionInitCreateData)) == (
+        "(*, session_uuid: str | None = None) -> None"
+    )
+    assert str(inspect.signature(SessionInit)).startswith(
+        "(*, id: int, uuid: str, session_uuid: str, created_at: datetime.datetime,"
+    )
+
+
+@pytest.mark.parametrize("model", [OfferDisplayCreateData, SessionInitCreateData])
+def test_typed_constructor_of_a_request_model_lists_every_field(model: type[Model]) -> None:
+    """The ``__init__`` that type checkers read (under TYPE_CHECKING) must not drift from the fields."""
+    source = inspect.getsource(inspect.getmodule(model))  # type: ignore[arg-type]
+    (init,) = [
+        node
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef) and node.name == "__init__"
+    ]
+    assert [arg.arg for arg in init.args.kwonlyargs] == list(model.model_fields)
+    for arg in init.args.kwonlyargs:
+        assert arg.annotation is not None
+        assert "UuidInput" in ast.unparse(arg.annotation)

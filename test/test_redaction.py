@@ -317,6 +317,7 @@ SOURCES = [
             "host": "http://127.0.0.1:1",  # the echo server is the proxy in front of it
             "proxy": url,
             "proxy_headers": {"Proxy-Authorization": f"Basic {s}"},
+            "access_token": "pk_unrelated_token",  # a call needs a credential of its own
         },
     ),
 ]

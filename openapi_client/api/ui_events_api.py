@@ -8,6 +8,7 @@ from typing import Any
 import urllib3
 from typing_extensions import Unpack
 
+from openapi_client._html import SafeHtml
 from openapi_client.api_client import ApiClient, RequestOptions
 from openapi_client.api_response import ApiResponse
 from openapi_client.endpoint import Endpoint
@@ -103,7 +104,10 @@ class UIEventsApi:
     # -- GET /uiEvent/offerDisplays/{leadUuid}/{rateTableUuid}/{offerUuid}/pixel.gif ----------
 
     def offer_display_pixel_url(
-        self, lead_uuid: object, rate_table_uuid: object, offer_uuid: object
+        self,
+        lead_uuid: str | uuid.UUID,
+        rate_table_uuid: str | uuid.UUID,
+        offer_uuid: str | uuid.UUID,
     ) -> str:
         """The URL of the 1x1 GIF that records an offer display when a browser loads it."""
         parts = {"leadUuid": lead_uuid, "rateTableUuid": rate_table_uuid, "offerUuid": offer_uuid}
@@ -116,13 +120,19 @@ class UIEventsApi:
         return self.api_client.configuration.host + path
 
     def offer_display_pixel_img_tag(
-        self, lead_uuid: object, rate_table_uuid: object, offer_uuid: object
-    ) -> str:
-        """An HTML-escaped ``<img>`` tag for the pixel, to render beside the offer server-side."""
+        self,
+        lead_uuid: str | uuid.UUID,
+        rate_table_uuid: str | uuid.UUID,
+        offer_uuid: str | uuid.UUID,
+    ) -> SafeHtml:
+        """An HTML-escaped ``<img>`` tag for the pixel, to render beside the offer server-side.
+
+        A ``str`` with ``__html__``: Jinja2 and Django templates insert it as markup.
+        """
         import html
 
         url = self.offer_display_pixel_url(lead_uuid, rate_table_uuid, offer_uuid)
-        return (
+        return SafeHtml(
             f'<img src="{html.escape(url, quote=True)}" width="1" height="1" alt="" '
             'style="display:none">'
         )

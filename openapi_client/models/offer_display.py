@@ -2,18 +2,22 @@
 
 from datetime import datetime
 
-from pydantic import Field, StrictInt
+from pydantic import StrictInt
 
 from openapi_client.models._base import ResponseModel, UuidStr
 
 
 class OfferDisplay(ResponseModel):
-    """A recorded offer display, as the server stored it."""
+    """A recorded offer display, as the server stored it.
+
+    JSON names: ``id``, ``uuid``, ``leadUuid``, ``rateTableUuid``, ``offerUuid``,
+    ``createdAt``, ``createdBy``.
+    """
 
     id: StrictInt
     uuid: UuidStr
-    lead_uuid: UuidStr = Field(alias="leadUuid")
-    rate_table_uuid: UuidStr = Field(alias="rateTableUuid")
-    offer_uuid: UuidStr = Field(alias="offerUuid")
-    created_at: datetime = Field(alias="createdAt")
-    created_by: UuidStr = Field(alias="createdBy")
+    lead_uuid: UuidStr
+    rate_table_uuid: UuidStr
+    offer_uuid: UuidStr
+    created_at: datetime
+    created_by: UuidStr

@@ -1,11 +1,18 @@
 """Body of ``POST /uiEvent/sessionInits``."""
 
-from pydantic import Field
+from typing import TYPE_CHECKING
 
-from openapi_client.models._base import RequestModel, UuidStr
+from openapi_client.models._base import RequestModel, UuidInput, UuidStr
 
 
 class SessionInitCreateData(RequestModel):
-    """A new session; leave ``session_uuid`` out and the server makes one."""
+    """A new session; leave ``session_uuid`` out and the server makes one.
 
-    session_uuid: UuidStr | None = Field(default=None, alias="sessionUuid")
+    JSON name: ``sessionUuid``.
+    """
+
+    session_uuid: UuidStr | None = None
+
+    if TYPE_CHECKING:
+        # As for OfferDisplayCreateData: Python names, str or uuid.UUID, for every type checker.
+        def __init__(self, *, session_uuid: UuidInput | None = None) -> None: ...

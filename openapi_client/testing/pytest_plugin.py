@@ -7,9 +7,9 @@ in the ``pytest11`` group). Without the installed entry point, enable it in a co
 
 Then::
 
-    def test_shows_offer(fake_engine):
-        run_my_app(host=fake_engine.url, token="any-token")
-        assert len(fake_engine.offer_displays) == 1
+    def test_shows_offer(fake_engine, fake_engine_api):
+        show_offer(fake_engine_api, lead, rate_table, offer)  # your code, given the client
+        fake_engine.assert_recorded(offer_displays=[{"offer_uuid": offer}])
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from openapi_client.api.ui_events_api import UIEventsApi
 from openapi_client.testing.server import FakeEngineServer
 
-__all__ = ["fake_engine"]
+__all__ = ["fake_engine", "fake_engine_api"]
 
 
 @pytest.fixture
@@ -31,3 +32,13 @@ def fake_engine() -> Iterator[FakeEngineServer]:
     """
     with FakeEngineServer() as server:
         yield server
+
+
+@pytest.fixture
+def fake_engine_api(fake_engine: FakeEngineServer) -> Iterator[UIEventsApi]:
+    """A ``UIEventsApi`` on ``fake_engine.client()``: the fake's URL, a token, fast retries.
+
+    Its client is closed after the test; ``fake_engine`` is the same server.
+    """
+    with fake_engine.client() as api_client:
+        yield UIEventsApi(api_client)

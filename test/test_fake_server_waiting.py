@@ -1,0 +1,155 @@
+"""Waiting on the fake: when a wait returns, the request, its status and its event are visible.
+
+The application under test often sends from another thread (a worker, a background queue).
+These tests send from a thread, wait, then read at once: no sleeps, many times over. Before
+a request was stored together with its event, ``wait_for_requests`` returned on arrival and
+``offer_displays`` was still empty in most runs of the first test.
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from openapi_client import (
+    ApiConnectionError,
+    OfferDisplay,
+    ServiceException,
+    SessionInit,
+    UIEventsApi,
+    UnauthorizedException,
+)
+from openapi_client.testing import FakeEngineServer
+
+ITERATIONS = 200
+LEAD = "f914eb07-a64f-51d8-b882-ff508a8c5c81"
+RATE_TABLE = "952a1184-d369-5958-9a0f-bec903e11c48"
+OFFER = "3426f971-1aa5-5cb0-91a9-cf2edcfa5dfa"
+OFFER_BODY = {"leadUuid": LEAD, "rateTableUuid": RATE_TABLE, "offerUuid": OFFER}
+
+
+@pytest.fixture
+def engine() -> Iterator[FakeEngineServer]:
+    with FakeEngineServer() as server:
+        yield server
+
+
+@pytest.fixture
+def api(engine: FakeEngineServer) -> Iterator[UIEventsApi]:
+    with engine.client() as api_client:
+        yield UIEventsApi(api_client)
+
+
+def in_thread(target: object) -> threading.Thread:
+    thread = threading.Thread(target=target)  # type: ignore[arg-type]
+    thread.start()
+    return thread
+
+
+def test_after_wait_for_requests_the_event_is_visible_every_time(
+    engine: FakeEngineServer, api: UIEventsApi
+) -> None:
+    for done in range(1, ITERATIONS + 1):
+        thread = in_thread(lambda: api.create_offer_display(OFFER_BODY))
+
+        assert engine.wait_for_requests(done)
+        assert len(engine.offer_displays) == done
+        assert engine.requests[-1].status == 201
+        assert engine.requests[-1].event == engine.offer_displays[-1]
+        thread.join()
+
+
+def test_after_wait_for_events_the_requests_that_made_them_are_visible_every_time(
+    engine: FakeEngineServer, api: UIEventsApi
+) -> None:
+    for done in range(1, ITERATIONS + 1):
+        thread = in_thread(api.create_session_init)
+
+        sessions = engine.wait_for_events("session_init", done)
+        assert len(sessions) == done
+        assert len(engine.requests) == done
+        assert engine.requests[-1].event == sessions[-1]
+        thread.join()
+
+
+def test_the_client_that_has_the_answer_sees_the_request_recorded(
+    engine: FakeEngineServer, api: UIEventsApi
+) -> None:
+    for done in range(1, ITERATIONS + 1):
+        api.create_session_init()
+        assert len(engine.requests) == done
+        assert engine.requests[-1].status == 201
+
+
+def test_wait_for_events_takes_the_model_class_and_returns_typed_copies(
+    engine: FakeEngineServer, api: UIEventsApi
+) -> None:
+    thread = in_thread(lambda: api.create_offer_display(OFFER_BODY))
+
+    (display,) = engine.wait_for_events(OfferDisplay, 1)
+    thread.join()
+    assert isinstance(display, OfferDisplay)
+    assert display.offer_uuid == OFFER
+    display.offer_uuid = LEAD  # a copy: the record is unchanged
+    assert engine.offer_displays[0].offer_uuid == OFFER
+    assert engine.wait_for_events(SessionInit, 0) == []
+
+
+def test_wait_for_events_timeout_says_what_was_recorded_and_answered(
+    engine: FakeEngineServer,
+) -> None:
+    no_token = engine.client(access_token=None, retries=0)
+    no_bearer = {"in": "cookie", "key": "session", "value": "no-bearer-token"}
+    with no_token as api_client, pytest.raises(UnauthorizedException):
+        UIEventsApi(api_client).create_offer_display(OFFER_BODY, _request_auth=no_bearer)
+
+    with pytest.raises(AssertionError) as caught:
+        engine.wait_for_events("offer_display", 1, timeout=0)
+
+    message = str(caught.value)
+    assert "waited 0 s for 1 offer displays; 0 recorded" in message
+    assert "POST /uiEvent/offerDisplays -> 401, recorded nothing" in message
+
+
+def test_wait_for_events_refuses_an_unknown_kind(engine: FakeEngineServer) -> None:
+    for kind in ("offer_displays", "OfferDisplay", dict):
+        with pytest.raises(ValueError, match="unknown event kind"):
+            engine.wait_for_events(kind, 1, timeout=0)  # type: ignore[call-overload]
+
+
+def test_a_request_held_by_a_delay_counts_only_when_in_flight_ones_are_included(
+    engine: FakeEngineServer,
+) -> None:
+    engine.delay_next(60)  # cut short when the server stops
+    conn = http.client.HTTPConnection("127.0.0.1", engine.port, timeout=30)
+    conn.request("POST", "/uiEvent/sessionInits", headers={"Authorization": "Bearer t"})
+
+    assert engine.wait_for_requests(1, include_in_flight=True)
+    assert engine.wait_for_requests(1, timeout=0) is False
+    assert engine.requests == []
+    engine.stop()
+    conn.close()
+    (request,) = engine.requests
+    assert request.status is None
+    assert request.event is None
+
+
+def test_requests_record_their_status_and_event(engine: FakeEngineServer) -> None:
+    with engine.client(retries=0) as api_client:
+        api = UIEventsApi(api_client)
+        display = api.create_offer_display(OFFER_BODY)
+        engine.drop_next()
+        with pytest.raises(ApiConnectionError):
+            api.create_session_init()
+        engine.fail_next(503)
+        with pytest.raises(ServiceException):
+            api.create_session_init()
+
+    created, dropped, failed = engine.requests
+    assert (created.status, created.event) == (201, display)
+    assert (dropped.status, dropped.event) == (None, None)
+    assert (failed.status, failed.event) == (503, None)
+    assert "recorded offer display id=1" in created.describe()
