@@ -70,6 +70,7 @@ if TYPE_CHECKING:
     from openapi_client.models.offer_display_create_data import OfferDisplayCreateData
     from openapi_client.models.session_init import SessionInit
     from openapi_client.models.session_init_create_data import SessionInitCreateData
+    from openapi_client.recorder import EventRecorder, RecordedEvent, RecorderStats
     from openapi_client.retries import RetryPolicy
 
 __all__ = [
@@ -88,14 +89,17 @@ __all__ = [
     "BadRequestException",
     "Configuration",
     "ConflictException",
+    "EventRecorder",
     "ForbiddenException",
     "NotFoundException",
     "OfferDisplay",
     "OfferDisplayCreateData",
     "OpenApiException",
+    "RecordedEvent",
     "RecorderClosedError",
     "RecorderError",
     "RecorderFullError",
+    "RecorderStats",
     "RequestOptions",
     "RetryPolicy",
     "ServiceException",
@@ -114,13 +118,20 @@ _EXPORTS: dict[str, str] = {
     "RequestOptions": "openapi_client.api_client",
     "Configuration": "openapi_client.configuration",
     "RetryPolicy": "openapi_client.retries",
+    "EventRecorder": "openapi_client.recorder",
+    "RecordedEvent": "openapi_client.recorder",
+    "RecorderStats": "openapi_client.recorder",
     "ApiError": "openapi_client.models.api_error",
     "OfferDisplay": "openapi_client.models.offer_display",
     "OfferDisplayCreateData": "openapi_client.models.offer_display_create_data",
     "SessionInit": "openapi_client.models.session_init",
     "SessionInitCreateData": "openapi_client.models.session_init_create_data",
     **dict.fromkeys(
-        [name for name in __all__ if name.endswith(("Error", "Exception")) and name != "ApiError"],
+        [
+            name
+            for name in __all__
+            if name.endswith(("Error", "Exception")) and name not in ("ApiError",)
+        ],
         "openapi_client.exceptions",
     ),
 }
