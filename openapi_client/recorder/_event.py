@@ -52,6 +52,7 @@ class RecordedEvent(Future[ResponseT], Generic[RequestT, ResponseT]):
         self._kind = kind
         self._deadline = 0.0
         self._spool_id: int | None = None
+        self._started = False
 
     @property
     def _condition(self) -> threading.Condition:  # type: ignore[override]

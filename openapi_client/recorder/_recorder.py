@@ -4,6 +4,7 @@ background through outages, exits, crashes and forks. See docs/EventRecorder.md.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import queue
@@ -13,6 +14,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable
+from concurrent.futures import InvalidStateError
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +48,7 @@ from openapi_client.retries import NO_RETRIES, RetryPolicy, parse_retry_after
 
 _STOP = object()
 _PUMP = object()
+_NO_LOCK = contextlib.nullcontext()
 """Queue items that are not events: stop a worker; look in the spool for events to deliver."""
 _SPOOL_POLL_SECONDS = 1.0
 _PARK_SECONDS = 60.0
@@ -133,6 +136,7 @@ class EventRecorder:
             weakref.WeakValueDictionary()  # spool id → the future a caller may still hold
         )
         self._last_outage: ApiException | None = None
+        self._last_pump = 0.0
         self._unwarned_drops = 0
         self._last_drop_warning = -_DROP_WARNING_SECONDS
 
@@ -161,26 +165,30 @@ class EventRecorder:
         event._deadline = time.monotonic() + self._delivery_timeout
         in_memory = self._sync or self._queue.qsize() < self._max_queue
         spool = self._spool if self._spool is not None else self._open_spool()
-        if spool is not None:
-            try:
-                body = kind.endpoint.serialize(model)
-                event._spool_id = spool.add(kind.name, body, event.recorded_at, in_memory)
-            except sqlite3.Error as error:  # the disk refused: keep it in memory, say so once
-                self._spool_unusable(error)
-        with self._lock:
-            self._enqueued += 1
+        with self._lock if not in_memory else _NO_LOCK:
+            # An event that waits on disk is claimable the moment it is committed: register it
+            # under the lock the pump takes, so the pump finds it already counted.
+            if spool is not None:
+                try:
+                    body = kind.endpoint.serialize(model)
+                    event._spool_id = spool.add(kind.name, body, event.recorded_at, in_memory)
+                except sqlite3.Error as error:  # the disk refused: memory only, said once
+                    self._spool_unusable(error)
             kept = in_memory or event._spool_id is not None
-            if kept:
-                self._pending += 1
             if not in_memory and event._spool_id is not None:
                 self._on_disk.add(event._spool_id)
                 self._futures[event._spool_id] = event
+        with self._lock:
+            self._enqueued += 1
+            if kept:
+                self._pending += 1
         if self._sync:
             self._deliver(event)
         elif in_memory:
             self._queue.put(event)
         elif not kept:
-            self._drop(event, RecorderFullError(f"the memory queue is full ({self._max_queue} events) and there is no spool"))
+            full = f"the memory queue is full ({self._max_queue} events) and there is no spool"
+            self._drop(event, RecorderFullError(full), held=False)
         if not self._threads and not self._sync:
             self._start_workers()
         return event
@@ -189,9 +197,12 @@ class EventRecorder:
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until nothing this recorder holds is pending (spool included); ``True`` if so."""
+        return self._flush(timeout, start_workers=True)
+
+    def _flush(self, timeout: float, start_workers: bool) -> bool:
         deadline = time.monotonic() + timeout
-        if self._spool_path is not None and not self._sync:
-            self._open_spool()
+        if self._spool_path is not None and not self._sync and start_workers:
+            self._open_spool()  # events an earlier process left are delivered too
             self._start_workers()
         while True:
             if self._spool is not None and not self._sync:
@@ -262,18 +273,27 @@ class EventRecorder:
         if spool is not None:
             try:
                 with self._lock:
-                    sending = set(self._sending)
-                spool.release(keep=sending)
+                    in_flight = set(self._sending)
+                spool.release(keep=in_flight)
             except sqlite3.Error as error:
                 logger.warning("EventRecorder: could not give back spooled events: %s", error)
             kept = [event for event in left if event._spool_id is not None]
+            with self._settled:
+                self._pending -= len(kept)  # on disk, free for the next recorder to take
+                self._settled.notify_all()
             if kept:
                 logger.info("EventRecorder %s: %d event(s) stay in the spool", reason, len(kept))
             left = [event for event in left if event._spool_id is None]
         for event in left:
             self._drop(event, RecorderClosedError(f"the recorder was {reason} before delivering it"))
-        if left:
-            logger.warning("EventRecorder %s: %d event(s) lost (no spool to keep them)", reason, len(left))
+        with self._lock:
+            sending = self._pending if spool is None else 0
+        if left or sending:
+            logger.warning(
+                "EventRecorder %s: %d queued event(s) dropped (no spool to keep them), "
+                "%d still being sent",
+                reason, len(left), sending,
+            )  # fmt: skip
 
     # -- workers -----------------------------------------------------------------------------
 
@@ -297,8 +317,10 @@ class EventRecorder:
         while True:
             try:
                 item = self._queue.get(timeout=poll)
-            except queue.Empty:
-                item = _PUMP
+            except queue.Empty:  # idle: look in the spool now and then (one worker at a time)
+                if time.monotonic() - self._last_pump >= _SPOOL_POLL_SECONDS:
+                    self._pump()
+                continue
             if item is _STOP:
                 return
             if item is _PUMP:
@@ -311,6 +333,7 @@ class EventRecorder:
         spool = self._spool
         if spool is None or self._stopping or not self._pump_lock.acquire(blocking=False):
             return
+        self._last_pump = time.monotonic()
         try:
             room = self._max_queue - self._queue.qsize()
             rows = spool.claim(min(room, 256)) if room > 0 else []
@@ -355,6 +378,11 @@ class EventRecorder:
 
     def _deliver(self, event: RecordedEvent[Any, Any]) -> None:
         """Send one event until it is acknowledged, fails for good, or runs out of time."""
+        if not event._started:
+            event._started = True
+            if not event.set_running_or_notify_cancel():  # the caller cancelled it: not sent
+                self._settle(event, cancelled=True)
+                return
         if event._spool_id is not None:
             with self._lock:
                 self._sending.add(event._spool_id)
@@ -366,7 +394,9 @@ class EventRecorder:
                 return
             turn = self._gate.enter(event._deadline, self._is_stopping)
             if turn is None:
-                if not self._stopping:
+                if self._stopping:
+                    self._abandon(event)
+                else:
                     self._give_up(event, last_error or self._last_outage)
                 return
             try:
@@ -406,26 +436,33 @@ class EventRecorder:
 
     def _give_up(self, event: RecordedEvent[Any, Any], error: ApiException | None) -> None:
         """Out of time: with a spool the event waits there for a later try; else it fails."""
-        spool = self._spool
-        if event._spool_id is not None and spool is not None:
+        if event._spool_id is not None and self._spool is not None:
             try:
-                spool.park(event._spool_id, time.time() + min(self._delivery_timeout, _PARK_SECONDS))
-            except sqlite3.Error:
-                pass  # still ours in the spool: a later recorder takes it when we are gone
-            else:
-                with self._settled:
-                    self._futures[event._spool_id] = event
-                    self._sending.discard(event._spool_id)
-                    self._pending -= 1
-                    self._settled.notify_all()
-                return
+                until = time.time() + min(self._delivery_timeout, _PARK_SECONDS)
+                self._spool.park(event._spool_id, until)
+            except sqlite3.Error as failure:  # still ours on disk: freed when we are gone
+                logger.warning("EventRecorder: could not park an event in the spool: %s", failure)
+            self._abandon(event)
+            return
         self._settle(event, error=error or RecorderError("not delivered within delivery_timeout"))
+
+    def _abandon(self, event: RecordedEvent[Any, Any]) -> None:
+        """Stop holding an event in memory: a spooled one waits on disk, any other is dropped."""
+        if event._spool_id is None:
+            self._drop(event, RecorderClosedError("the recorder stopped before delivering it"))
+            return
+        with self._settled:
+            self._futures[event._spool_id] = event  # a later claim here resolves this future
+            self._sending.discard(event._spool_id)
+            self._pending -= 1
+            self._settled.notify_all()
 
     def _settle(
         self,
         event: RecordedEvent[Any, Any],
         result: Any = None,
         error: OpenApiException | None = None,
+        cancelled: bool = False,
     ) -> None:
         """The end of an event: out of the spool, its future resolved, ``on_error``, counted."""
         spool, spool_id = self._spool, event._spool_id
@@ -433,27 +470,35 @@ class EventRecorder:
             try:
                 spool.delete([spool_id])
             except sqlite3.Error as failure:  # it stays; a later recorder may send it again
-                logger.warning("EventRecorder: could not delete delivered event: %s", failure)
-        if error is None:
-            event.set_result(result)
-        else:
-            event.set_exception(error)
+                logger.warning("EventRecorder: could not delete a settled event: %s", failure)
+        if error is not None:
+            _resolve(event, error=error)
             self._report(event, error)
+        elif not cancelled:
+            _resolve(event, result=result)
         with self._settled:
             if spool_id is not None:
                 self._sending.discard(spool_id)
-            if error is None:
+            if cancelled:
+                self._dropped += 1
+            elif error is None:
                 self._sent += 1
             else:
                 self._failed += 1
             self._pending -= 1
             self._settled.notify_all()
 
-    def _drop(self, event: RecordedEvent[Any, Any], error: RecorderError) -> None:
-        event.set_exception(error)
+    def _drop(
+        self, event: RecordedEvent[Any, Any], error: RecorderError, held: bool = True
+    ) -> None:
+        """Lose an event, visibly: its future fails, ``on_error``, counted, a warning a minute."""
+        _resolve(event, error=error)
         self._report(event, error)
         now = time.monotonic()
         with self._settled:
+            if held:
+                self._pending -= 1
+                self._settled.notify_all()
             self._dropped += 1
             self._unwarned_drops += 1
             warn = now - self._last_drop_warning >= _DROP_WARNING_SECONDS
@@ -505,8 +550,20 @@ class EventRecorder:
             if self._closed:
                 return
             self._closed = True
-        self.flush(self._exit_timeout)
+        # No new thread at exit (3.12 refuses them): what the workers deliver in time is sent.
+        self._flush(self._exit_timeout, start_workers=False)
         self._stop(reason="stopped at interpreter exit")
+
+
+def _resolve(event: RecordedEvent[Any, Any], result: Any = None, error: BaseException | None = None) -> None:
+    """Resolve a future the caller may have cancelled meanwhile (then nothing is left to do)."""
+    try:
+        if error is not None:
+            event.set_exception(error)
+        else:
+            event.set_result(result)
+    except InvalidStateError:
+        pass
 
 
 def _check_count(name: str, value: object) -> None:
