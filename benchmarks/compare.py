@@ -72,7 +72,11 @@ class _Canned:
         answer = self.answers.pop()
         if len(args) == 2:  # the seam: the transport reads the body
             request = args[0]
-            return self.rest.RESTResponse(answer, self.rest.read_body(answer, request.max_bytes))
+            data = self.rest.read_body(answer, request.max_bytes)
+            try:
+                return self.rest.RESTResponse(answer, data, request)
+            except TypeError:  # the seam's first shape
+                return self.rest.RESTResponse(answer, data)
         return answer
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ transport, the retry policy) lives in a ``_ClientState`` rebuilt only when the
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import sys
@@ -24,6 +25,7 @@ import urllib3
 from pydantic import ValidationError
 
 from openapi_client import _logs
+from openapi_client._generated import GeneratedClientContract, RequestSerialized
 from openapi_client._redaction import (
     Redactor,
     header_secrets,
@@ -54,7 +56,7 @@ from openapi_client.validation import (
     to_timeout,
 )
 
-__all__ = ["ApiClient", "ApiResponse", "RequestOptions"]
+__all__ = ["ApiClient", "ApiResponse", "RequestOptions", "RequestSerialized"]
 
 _JSON = "application/json"
 _PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -113,7 +115,8 @@ class _ClientState:
             merge_headers(headers, self.auth_headers(endpoint))
             url = self.host + endpoint.path
             secrets = secrets_of(headers)
-            refuse_without_credentials(endpoint, secrets)
+            if endpoint.auth:
+                refuse_without_credentials(endpoint.name, secrets)
             refuse_insecure(self.allow_insecure_http, url, secrets)
             route = self.routes[endpoint] = (url, headers, secrets + self.proxy_secrets)
         return route
@@ -123,7 +126,7 @@ class _ClientState:
         return {setting["key"]: setting["value"] for setting in found if setting is not None}
 
 
-class ApiClient:
+class ApiClient(GeneratedClientContract):
     """Sends calls for the API classes; owns one connection pool shared by all threads.
 
     Use it as a context manager (or call ``close()``) to release the pool's connections.
@@ -150,6 +153,8 @@ class ApiClient:
         self._transport: Transport | None = transport
         self._pool_key: object = None
         self._state: _ClientState | None = None
+        self._per_call_secrets: collections.deque[str] = collections.deque(maxlen=64)
+        """Recent ``_request_auth`` values given to ``param_serialize``, for ``call_api``."""
         if header_name is not None:
             self.set_default_header(header_name, header_value or "")
         if cookie:
@@ -206,6 +211,11 @@ class ApiClient:
             self._default_headers, self._state = headers, None
 
     @property
+    def rest_client(self) -> Transport:
+        """The transport calls go through (openapi-generator's name for it)."""
+        return self._current_state().transport
+
+    @property
     def user_agent(self) -> str:
         """The User-Agent header: names this package and its version by default."""
         return next(v for k, v in self._default_headers.items() if k.lower() == "user-agent")
@@ -241,7 +251,7 @@ class ApiClient:
         """Run one operation and return urllib3's unread response (status not checked)."""
         state = self._current_state()
         request = self.prepare(state, endpoint, body, options)._replace(stream=True)
-        return self.execute(state, request, state.policy)[0].response
+        return self.execute(state, request, state.policy)[0].release_deadline()
 
     def _current_state(self) -> _ClientState:
         state = self._state
@@ -303,7 +313,8 @@ class ApiClient:
         if auth is not None:
             url, auth_secret = apply_auth(auth, headers, url)
             secrets = (*secrets_of(headers), auth_secret)
-        refuse_without_credentials(endpoint, secrets)
+        if endpoint.auth:
+            refuse_without_credentials(endpoint.name, secrets)
         refuse_insecure(state.allow_insecure_http, url, secrets)
         secrets += state.proxy_secrets
         timeout = state.timeout
@@ -459,11 +470,11 @@ def apply_auth(auth: Mapping[str, str], headers: dict[str, str], url: str) -> tu
     raise ApiValueError(f"_request_auth 'in' must be header, cookie or query, not {where!r}")
 
 
-def refuse_without_credentials(endpoint: Endpoint[Any, Any], secrets: tuple[str, ...]) -> None:
+def refuse_without_credentials(operation: str, secrets: tuple[str, ...]) -> None:
     """A call that needs auth and carries no credential at all would only earn a 401."""
-    if endpoint.auth and not secrets:
+    if not secrets:
         raise ApiValueError(
-            f"`{endpoint.name}` needs the publishable bearer token: set "
+            f"`{operation}` needs the publishable bearer token: set "
             "Configuration(access_token=...) (or $BEARER_TOKEN in the CLI), or pass "
             "_request_auth for this call"
         )

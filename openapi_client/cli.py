@@ -35,7 +35,7 @@ DEMO_OFFER = {
     "rateTableUuid": "952a1184-d369-5958-9a0f-bec903e11c48",
     "offerUuid": "3426f971-1aa5-5cb0-91a9-cf2edcfa5dfa",
 }
-COMMANDS = ("demo", "serve", "session-init", "offer-display", "pixel-url")
+COMMANDS = ("demo", "serve", "session-init", "offer-display", "pixel-url", "spool")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -51,6 +51,9 @@ examples:
   %(prog)s offer-display --lead-uuid UUID --rate-table-uuid UUID --offer-uuid UUID
   # the tracking pixel for a page template
   %(prog)s pixel-url --lead-uuid UUID --rate-table-uuid UUID --offer-uuid UUID --img
+  # what a background recorder's spool holds, and delivering it now
+  %(prog)s spool /var/lib/myapp/events.db
+  %(prog)s spool /var/lib/myapp/events.db --deliver
   # the options of one command
   %(prog)s COMMAND --help
 
@@ -220,6 +223,25 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     _add_offer_options(pixel)
     pixel.add_argument("--img", action="store_true", help="print an HTML <img> tag instead")
     pixel.set_defaults(run=_pixel_url, uuid_flags=_OFFER_FLAGS)
+
+    spool = command(
+        "spool",
+        "show what an EventRecorder spool holds, or deliver it now",
+        "/var/lib/myapp/events.db --deliver",
+    )
+    spool.add_argument("path", metavar="PATH", help="the spool file (EventRecorder(spool=PATH))")
+    spool.add_argument(
+        "--deliver", action="store_true", help="send the events now (needs the token)"
+    )
+    spool.add_argument(
+        "--wait",
+        type=_seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --deliver: how long to keep delivering (default 60)",
+    )
+    _add_connection_options(spool)
+    spool.set_defaults(run=_spool)
     return parser
 
 
@@ -478,6 +500,48 @@ class _RequestLog:
 
 
 # -- output ------------------------------------------------------------------------------------
+
+
+def _spool(args: argparse.Namespace) -> int:
+    """Print what a spool holds; with ``--deliver``, send it and print what is left."""
+    from openapi_client.recorder._spool import Spool
+
+    if not os.path.isfile(args.path):
+        raise UsageError(f"no spool at {args.path!r}")
+    if args.deliver:
+        return _deliver_spool(args)
+    try:
+        spool = Spool(args.path, register=False)
+        summary = spool.summary()
+        spool.close()
+    except Exception as error:  # sqlite3.Error, or a file that is not a spool
+        return _fail(EXIT_FAILED, f"cannot read {args.path!r}: {error}")
+    total = sum(summary.by_kind.values())
+    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(summary.by_kind.items()))
+    print(f"{args.path}: {total} event(s)" + (f" ({kinds})" if kinds else ""))
+    if summary.oldest_recorded_at is not None:
+        print(f"oldest recorded {_age(time.time() - summary.oldest_recorded_at)} ago")
+    print(f"being delivered by a live recorder: {summary.owned}; waiting: {summary.waiting}")
+    return EXIT_OK
+
+
+def _deliver_spool(args: argparse.Namespace) -> int:
+    from openapi_client.recorder import EventRecorder
+
+    with _api(args) as api:
+        recorder = EventRecorder(api.api_client, spool=args.path)
+        done = recorder.flush(args.wait)
+        recorder.close(0.1)
+        stats = recorder.stats()
+    print(f"delivered {stats.sent}, failed {stats.failed}, left in the spool {stats.spooled}")
+    return EXIT_OK if done and not stats.failed else EXIT_FAILED
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes}m {secs}s" if hours else f"{minutes}m {secs}s"
 
 
 def _one_line(error: Exception) -> str:

@@ -77,7 +77,7 @@ class HttpRequest(NamedTuple):
     """Seconds the whole call may take: every attempt, every byte, every wait."""
     max_bytes: int
     stream: bool = False
-    """Leave the body unread for the caller (``*_without_preload_content``)."""
+    """Leave the body unread: ``RESTResponse.read()`` reads it (still by the deadline)."""
     secrets: tuple[str, ...] = ()
     """Every credential the request carries; removed from whatever comes back."""
 
@@ -93,25 +93,42 @@ class HttpRequest(NamedTuple):
 
 
 class RESTResponse:
-    """A response: status, reason, headers, and the body once read (``data``, or ``read()``)."""
+    """A response: status, reason, headers, and the body once read (``data``, or ``read()``).
 
-    __slots__ = ("_max_bytes", "data", "headers", "reason", "response", "status")
+    ``request`` is what was sent (its secrets are removed from anything derived from this
+    response); ``retries`` how many times the call was retried before it.
+    """
+
+    __slots__ = ("_exchange", "data", "headers", "reason", "request", "response", "retries", "status")
 
     def __init__(
-        self, response: urllib3.BaseHTTPResponse, data: bytes | None, max_bytes: int = 1 << 30
+        self,
+        response: urllib3.BaseHTTPResponse,
+        data: bytes | None,
+        request: HttpRequest | None = None,
+        exchange: _Exchange | None = None,
     ) -> None:
         self.response = response
         self.status: int = response.status
         self.reason: str | None = response.reason
         self.headers = response.headers
         self.data = data
-        self._max_bytes = max_bytes
+        self.request = request
+        self.retries = 0
+        self._exchange = exchange
 
     def read(self) -> bytes:
-        """The whole body (read now if it was left unread)."""
+        """The whole body: read now, within the call's deadline, if it was left unread."""
         if self.data is None:
-            self.data = read_body(self.response, self._max_bytes)
+            max_bytes = self.request.max_bytes if self.request is not None else 1 << 30
+            self.data = read_body(self.response, max_bytes, self.request)
         return self.data
+
+    def release_deadline(self) -> urllib3.BaseHTTPResponse:
+        """The unread urllib3 response, for a caller who reads it on their own time."""
+        if self._exchange is not None:
+            self._exchange.deadline = float("inf")
+        return self.response
 
     def getheaders(self) -> Mapping[str, str]:
         """All response headers (case-insensitive mapping)."""
@@ -380,10 +397,10 @@ class RESTClientObject:
         except _TRANSPORT_ERRORS as error:
             failure = transport_error(error, exchange, request)
         else:
-            if request.stream:
-                exchange.deadline = float("inf")  # the caller reads the body, on its own time
-                return RESTResponse(response, None, request.max_bytes)
-            return RESTResponse(response, read_body(response, request.max_bytes, request))
+            if request.stream:  # the body is read later, still within the deadline
+                return RESTResponse(response, None, request, exchange)
+            data = read_body(response, request.max_bytes, request)
+            return RESTResponse(response, data, request, exchange)
         finally:
             _current.exchange = None
         raise failure  # outside the except block: no chained urllib3 error to leak secrets
@@ -489,7 +506,7 @@ def read_body(
     length = response.length_remaining
     if length is not None and length > max_bytes:
         discard(response)
-        raise _too_large(response, max_bytes)
+        raise _too_large(response, max_bytes, request)
     decode = "Content-Encoding" in response.headers  # skip urllib3's decoder set-up otherwise
     size = _COMPRESSED_CHUNK if decode else _CHUNK
     chunks: list[bytes] = []
@@ -502,7 +519,7 @@ def read_body(
             received += len(chunk)
             if received > max_bytes:
                 discard(response)
-                raise _too_large(response, max_bytes)
+                raise _too_large(response, max_bytes, request)
             chunks.append(chunk)
             if response.length_remaining == 0 and not decode:
                 break
@@ -524,12 +541,17 @@ def discard(response: urllib3.BaseHTTPResponse) -> None:
     response.release_conn()
 
 
-def _too_large(response: urllib3.BaseHTTPResponse, max_bytes: int) -> ApiException:
+def _too_large(
+    response: urllib3.BaseHTTPResponse, max_bytes: int, request: HttpRequest | None
+) -> ApiException:
+    redactor = request.redactor if request is not None else NO_SECRETS
     return ApiResponseValidationError(
         status=response.status,
         reason=f"Response larger than max_response_bytes ({max_bytes})",
         body="",
-        headers=dict(response.headers),
+        headers=redactor.headers(response.headers),
+        method=request.method if request is not None else None,
+        url=request.safe_url if request is not None else None,
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # so tests can `import support`
 
+from faultserver import FaultServers
 from support import RecordingServer, make_client
 
 from openapi_client import ApiClient, Configuration, UIEventsApi
@@ -21,6 +22,14 @@ def recording_server() -> Iterator[RecordingServer]:
     """A started ``RecordingServer`` on a free 127.0.0.1 port, stopped after the test."""
     with RecordingServer() as server:
         yield server
+
+
+@pytest.fixture
+def servers() -> Iterator[FaultServers]:
+    """Start raw-socket ``FaultServer``s with ``servers(*script, then=...)``; all stopped after."""
+    started = FaultServers()
+    yield started
+    started.stop_all()
 
 
 @pytest.fixture

@@ -365,12 +365,6 @@ def _write_table() -> Iterator[None]:
     TABLE.write_text("\n".join(lines) + "\n")
 
 
-@pytest.fixture
-def servers() -> Iterator[FaultServers]:
-    started = FaultServers()
-    yield started
-    started.stop_all()
-
 
 def _outcome(error: ApiException | None) -> str:
     if error is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -39,12 +39,6 @@ from openapi_client.exceptions import ApiValueError, OpenApiException, ServiceEx
 
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.02)
 
-
-@pytest.fixture
-def servers() -> Iterator[FaultServers]:
-    started = FaultServers()
-    yield started
-    started.stop_all()
 
 
 # -- Retry-After -----------------------------------------------------------------------------------

@@ -53,12 +53,6 @@ def _close_clients() -> Iterator[None]:
         _clients.pop().close()
 
 
-@pytest.fixture
-def servers() -> Iterator[FaultServers]:
-    started = FaultServers()
-    yield started
-    started.stop_all()
-
 
 def make_api(host: str, retries: object = FAST) -> UIEventsApi:
     client = ApiClient(Configuration(host=host, access_token=TOKEN, retries=retries))

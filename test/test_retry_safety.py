@@ -44,12 +44,6 @@ HANG_UPS = [
 ]
 
 
-@pytest.fixture
-def servers() -> Iterator[FaultServers]:
-    started = FaultServers()
-    yield started
-    started.stop_all()
-
 
 @pytest.fixture
 def clients() -> Iterator[list[ApiClient]]:

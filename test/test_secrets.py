@@ -51,12 +51,6 @@ def token() -> str:
     return f"tok_{uuid.uuid4().hex}"
 
 
-@pytest.fixture
-def servers() -> Iterator[FaultServers]:
-    started = FaultServers()
-    yield started
-    started.stop_all()
-
 
 class _Everything(logging.Handler):
     """Keeps every record, formatted with its traceback, from every logger."""

@@ -13,9 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterator
 
-import pytest
 import urllib3
 from faultserver import (
     OFFER_DISPLAY_BODY,
@@ -50,12 +48,6 @@ class Outcome:
     error: ApiException | None
     elapsed: float
 
-
-@pytest.fixture
-def servers() -> Iterator[FaultServers]:
-    started = FaultServers()
-    yield started
-    started.stop_all()
 
 
 Timeout = tuple[float, float] | urllib3.Timeout

@@ -74,7 +74,8 @@ class SpoolSummary:
 class Spool:
     """One recorder's handle on a spool file. Thread-safe; reopen it after ``fork``."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, register: bool = True) -> None:
+        """Open (or create) the spool at ``path``; ``register=False`` only looks (operators)."""
         self.path = path
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._host = socket.gethostname()
@@ -89,7 +90,8 @@ class Spool:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self._db.execute(statement)
-            self._beat(time.time())
+            if register:
+                self._beat(time.time())
 
     # -- what a recorder does with it ---------------------------------------------------------
 
