@@ -23,7 +23,7 @@ from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 from openapi_client._redaction import header_secrets
 from openapi_client.api_response import ApiResponse
 from openapi_client.exceptions import ApiTypeError, ApiValueError
-from openapi_client.rest import HttpRequest, RESTResponse
+from openapi_client.transport import HttpRequest, RESTResponse
 from openapi_client.validation import check_header, merge_headers, timeout_budget, to_timeout
 
 if TYPE_CHECKING:

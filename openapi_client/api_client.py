@@ -45,8 +45,9 @@ from openapi_client.exceptions import (
     status_error_class,
 )
 from openapi_client.models.api_error import ApiError
-from openapi_client.rest import HttpRequest, RESTClientObject, RESTResponse, Transport, discard
+from openapi_client.rest import RESTClientObject
 from openapi_client.retries import RetryPolicy
+from openapi_client.transport import HttpRequest, RESTResponse, Transport, discard
 from openapi_client.validation import (
     TimeoutSetting,
     check_header,

@@ -13,7 +13,8 @@ Behaviours: ``answer``, ``close_without_answer``, ``reset`` (RST instead of FIN)
 ``redirect``. For time bounds: ``trickle_status_line``, ``trickle_headers``,
 ``interim_answers`` (``100 Continue`` after ``100 Continue``, never a final answer),
 ``trickle_chunk_size`` (a chunked body whose chunk-size line trickles), ``trickle_gzip`` (a
-valid gzip body a byte at a time) and ``delayed`` (answer after a pause). For keep-alive:
+valid gzip body a byte at a time) and ``delayed`` (answer after a pause). ``held`` answers
+once the test sets an event (a request kept waiting until the test is ready). For keep-alive:
 ``keep_alive`` (answer without closing, then play another behaviour on the next request of the
 same connection). With ``tls=`` the server speaks TLS (``loopback_tls()`` makes a context and
 the CA a client trusts) and ``handshake_delays`` holds back the handshake of the first
@@ -384,6 +385,20 @@ def delayed(seconds: float, behaviour: Behaviour) -> Behaviour:
             behaviour.run(conn)
 
     return Behaviour(f"after {seconds}s: {behaviour.name}", run)
+
+
+def held(release: threading.Event, behaviour: Behaviour) -> Behaviour:
+    """Read the request, then play ``behaviour`` once the test sets ``release``: the client
+    waits on the server for exactly as long as the test needs. ``stop()`` ends the wait too
+    (then without an answer), so a test that fails before releasing does not hang."""
+
+    def run(conn: Connection) -> None:
+        while not release.wait(0.01):  # two events to watch: look at the server's now and then
+            if conn.released.is_set():
+                return
+        behaviour.run(conn)
+
+    return Behaviour(f"held until released: {behaviour.name}", run)
 
 
 # -- keep-alive ----------------------------------------------------------------------------------

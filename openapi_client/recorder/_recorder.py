@@ -18,8 +18,10 @@ from concurrent.futures import InvalidStateError
 from dataclasses import dataclass
 from typing import Any
 
+import urllib3
+
 from openapi_client._logs import logger
-from openapi_client.api_client import ApiClient
+from openapi_client.api_client import ApiClient, RequestOptions
 from openapi_client.exceptions import (
     ApiConnectionError,
     ApiException,
@@ -45,6 +47,7 @@ from openapi_client.recorder._event import (
 from openapi_client.recorder._gate import DeliveryGate
 from openapi_client.recorder._spool import Spool, SpooledEvent
 from openapi_client.retries import NO_RETRIES, RetryPolicy, parse_retry_after
+from openapi_client.validation import timeout_budget
 
 _STOP = object()
 _PUMP = object()
@@ -137,6 +140,8 @@ class EventRecorder:
         )
         self._last_outage: ApiException | None = None
         self._last_pump = 0.0
+        self._backlog = False  # the last pump filled the queue: more may wait on disk
+        self._pump_queued = False
         self._unwarned_drops = 0
         self._last_drop_warning = -_DROP_WARNING_SECONDS
 
@@ -225,8 +230,9 @@ class EventRecorder:
             if self._closed:
                 return
             self._closed = True
+        started = time.monotonic()
         self.flush(timeout)
-        self._stop(reason="closed")
+        self._stop("closed", join_seconds=max(0.1, timeout - (time.monotonic() - started)))
 
     def __enter__(self) -> EventRecorder:
         return self
@@ -255,29 +261,27 @@ class EventRecorder:
         except sqlite3.Error:
             return 1  # cannot tell: not flushed
 
-    def _stop(self, reason: str) -> None:
+    def _stop(self, reason: str, join_seconds: float) -> None:
         """Stop the workers; give back (spool) or drop (memory only) what is left."""
         self._stopping = True
-        self._gate.wake()
-        for _ in self._threads:
-            self._queue.put(_STOP)
+        self._gate.wake()  # workers waiting out a backoff let their events go (``_abandon``)
         left: list[RecordedEvent[Any, Any]] = []
-        while True:
+        while True:  # the queue first, the stop signals after: they must not be drained too
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
             if isinstance(item, RecordedEvent):
                 left.append(item)
+        for _ in self._threads:
+            self._queue.put(_STOP)
+        deadline = time.monotonic() + join_seconds
+        for thread in self._threads:  # a worker mid-send may outlive this; it is a daemon
+            thread.join(max(0.0, deadline - time.monotonic()))
         spool = self._spool
         if spool is not None:
-            try:
-                with self._lock:
-                    in_flight = set(self._sending)
-                spool.release(keep=in_flight)
-            except sqlite3.Error as error:
-                logger.warning("EventRecorder: could not give back spooled events: %s", error)
             kept = [event for event in left if event._spool_id is not None]
+            self._give_back_spool()
             with self._settled:
                 self._pending -= len(kept)  # on disk, free for the next recorder to take
                 self._settled.notify_all()
@@ -288,12 +292,26 @@ class EventRecorder:
             self._drop(event, RecorderClosedError(f"the recorder was {reason} before delivering it"))
         with self._lock:
             sending = self._pending if spool is None else 0
-        if left or sending:
+            unreported, self._unwarned_drops = self._unwarned_drops, 0
+        if left or sending or unreported:
             logger.warning(
-                "EventRecorder %s: %d queued event(s) dropped (no spool to keep them), "
-                "%d still being sent",
-                reason, len(left), sending,
+                "EventRecorder %s: %d event(s) dropped since the last warning "
+                "(no spool to keep them, or a full queue), %d still being sent",
+                reason, unreported, sending,
             )  # fmt: skip
+
+    def _give_back_spool(self) -> None:
+        """Free every spooled event this stopped recorder holds but those still being sent
+        (their workers give them back, or delete them, when they are done)."""
+        spool = self._spool
+        if spool is None:
+            return
+        try:
+            with self._lock:
+                in_flight = set(self._sending)
+            spool.release(keep=in_flight)
+        except sqlite3.Error as error:
+            logger.warning("EventRecorder: could not give back spooled events: %s", error)
 
     # -- workers -----------------------------------------------------------------------------
 
@@ -334,9 +352,12 @@ class EventRecorder:
         if spool is None or self._stopping or not self._pump_lock.acquire(blocking=False):
             return
         self._last_pump = time.monotonic()
+        self._pump_queued = False
         try:
             room = self._max_queue - self._queue.qsize()
-            rows = spool.claim(min(room, 256)) if room > 0 else []
+            limit = min(room, 256)
+            rows = spool.claim(limit) if room > 0 else []
+            self._backlog = room <= 0 or len(rows) == limit  # more may wait on disk
             if not rows:
                 spool.heartbeat()
         except sqlite3.Error as error:
@@ -348,7 +369,11 @@ class EventRecorder:
             event = self._event_from(row)
             if event is not None:
                 self._queue.put(event)
-        if len(rows) == 256:
+
+    def _pump_if_waiting(self) -> None:
+        """After an event settles: if events wait on disk, fetch more (one pump queued at once)."""
+        if self._spool is not None and (self._backlog or self._on_disk) and not self._pump_queued:
+            self._pump_queued = True
             self._queue.put(_PUMP)
 
     def _event_from(self, row: SpooledEvent) -> RecordedEvent[Any, Any] | None:
@@ -400,7 +425,8 @@ class EventRecorder:
                     self._give_up(event, last_error or self._last_outage)
                 return
             try:
-                response = self._client.call(endpoint, event.request, {}, policy=NO_RETRIES)
+                options = self._attempt_options(event._deadline)
+                response = self._client.call(endpoint, event.request, options, policy=NO_RETRIES)
             except ApiException as error:
                 retry, healthy, wait = self._judge(error)
                 self._gate.leave(turn, healthy, wait)
@@ -421,6 +447,22 @@ class EventRecorder:
                 self._gate.leave(turn, True)
                 self._settle(event, result=response.data)
             return
+
+    def _attempt_options(self, deadline: float) -> RequestOptions:
+        """No attempt runs past the event's ``delivery_timeout`` (sync callers wait no longer)."""
+        left = deadline - time.monotonic()
+        timeout = self._client.configuration.timeout
+        if left >= timeout_budget(timeout):
+            return {}
+        left = max(left, 0.001)
+        connect, read = timeout.connect_timeout, timeout.read_timeout
+        return {
+            "_request_timeout": urllib3.Timeout(
+                total=left,
+                connect=min(connect, left) if isinstance(connect, int | float) else left,
+                read=min(read, left) if isinstance(read, int | float) and timeout.total is None else left,
+            )
+        }
 
     def _judge(self, error: ApiException) -> tuple[bool, bool, float | None]:
         """(retry?, did the API answer like a working server?, seconds it asked to wait)."""
@@ -456,6 +498,8 @@ class EventRecorder:
             self._sending.discard(event._spool_id)
             self._pending -= 1
             self._settled.notify_all()
+        if self._stopping:
+            self._give_back_spool()
 
     def _settle(
         self,
@@ -471,10 +515,12 @@ class EventRecorder:
                 spool.delete([spool_id])
             except sqlite3.Error as failure:  # it stays; a later recorder may send it again
                 logger.warning("EventRecorder: could not delete a settled event: %s", failure)
-        if error is not None:
+        if cancelled:
+            self._report(event, RecorderError("cancelled by the caller before it was sent"))
+        elif error is not None:
             _resolve(event, error=error)
             self._report(event, error)
-        elif not cancelled:
+        else:
             _resolve(event, result=result)
         with self._settled:
             if spool_id is not None:
@@ -487,6 +533,10 @@ class EventRecorder:
                 self._failed += 1
             self._pending -= 1
             self._settled.notify_all()
+        if self._stopping:
+            self._give_back_spool()
+        else:
+            self._pump_if_waiting()
 
     def _drop(
         self, event: RecordedEvent[Any, Any], error: RecorderError, held: bool = True
@@ -552,7 +602,7 @@ class EventRecorder:
             self._closed = True
         # No new thread at exit (3.12 refuses them): what the workers deliver in time is sent.
         self._flush(self._exit_timeout, start_workers=False)
-        self._stop(reason="stopped at interpreter exit")
+        self._stop("stopped at interpreter exit", join_seconds=0.1)
 
 
 def _resolve(event: RecordedEvent[Any, Any], result: Any = None, error: BaseException | None = None) -> None:

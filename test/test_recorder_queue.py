@@ -1,0 +1,482 @@
+"""``EventRecorder``'s memory queue, spool, shared backoff, ``flush`` and ``stats``, against real
+loopback servers.
+
+A full memory queue without a spool drops events visibly (future, ``on_error``, count, one
+warning); with a spool they wait on disk and are delivered. During an outage the recorder backs
+off as a whole (one probe at a time) and resumes with every worker once the API answers.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import logging
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faultserver import (
+    Behaviour,
+    Connection,
+    FaultServer,
+    FaultServers,
+    answer,
+    created_for_path,
+    held,
+    refused_url,
+)
+
+from openapi_client import ApiClient, Configuration, EventRecorder, RetryPolicy
+from openapi_client.exceptions import OpenApiException, RecorderFullError
+from openapi_client.models import OfferDisplay
+from openapi_client.recorder import RecordedEvent, RecorderStats
+from openapi_client.testing.server import FakeEngineServer
+
+FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05)
+TOKEN = "pk_test_recorder_queue"
+WAIT = 10.0
+
+Failures = list[tuple[RecordedEvent[Any, Any], OpenApiException]]
+
+
+def offer() -> dict[str, str]:
+    return {
+        "leadUuid": str(uuid.uuid4()),
+        "rateTableUuid": str(uuid.uuid4()),
+        "offerUuid": str(uuid.uuid4()),
+    }
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
+    """Wait for ``condition`` (state another thread changes) to hold; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        pause.wait(0.005)
+
+
+class Recorders:
+    """Makes recorders (each with its own client) and closes them all after the test."""
+
+    def __init__(self) -> None:
+        self._made: list[tuple[EventRecorder, ApiClient]] = []
+
+    def __call__(self, url: str, **options: Any) -> EventRecorder:
+        client = ApiClient(
+            Configuration(host=url, access_token=TOKEN, retries=FAST, timeout=(2.0, 5.0))
+        )
+        recorder = EventRecorder(client, **options)
+        self._made.append((recorder, client))
+        return recorder
+
+    def close_all(self) -> None:
+        for recorder, client in self._made:
+            recorder.close(timeout=0.5)
+            client.close()
+
+
+@pytest.fixture
+def recorders() -> Iterator[Recorders]:
+    made = Recorders()
+    yield made
+    made.close_all()
+
+
+@pytest.fixture
+def release() -> Iterator[threading.Event]:
+    """Lets ``held`` requests through; set at teardown too, so nothing stays held."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def failures_into(
+    failures: Failures,
+) -> Callable[[RecordedEvent[Any, Any], OpenApiException], None]:
+    lock = threading.Lock()
+
+    def on_error(event: RecordedEvent[Any, Any], error: OpenApiException) -> None:
+        with lock:
+            failures.append((event, error))
+
+    return on_error
+
+
+def offer_uuids_received(server: FaultServer) -> collections.Counter[str]:
+    """offerUuids of the requests the server answered in full, with how often each came."""
+    return collections.Counter(json.loads(r.body)["offerUuid"] for r in server.processed)
+
+
+def offer_uuids(events: list[RecordedEvent[Any, Any]]) -> collections.Counter[str]:
+    return collections.Counter(event.request.offer_uuid for event in events)
+
+
+# -- a full queue --------------------------------------------------------------------------------
+
+
+def test_a_full_queue_without_spool_drops_visibly(
+    servers: FaultServers,
+    recorders: Recorders,
+    release: threading.Event,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``max_queue=1``, one worker held by the server: further events fail with
+    RecorderFullError, are counted, reported to on_error, and warned about once with a count;
+    ``record_*`` raises nothing and the events it kept are delivered."""
+    server = servers(held(release, created_for_path()), then=created_for_path())
+    failures: Failures = []
+    recorder = recorders(server.url, max_queue=1, workers=1, on_error=failures_into(failures))
+    caplog.set_level(logging.WARNING, logger="openapi_client")
+    sending = recorder.record_offer_display(offer())
+    assert server.wait_for_attempts(1, timeout=WAIT)  # the only worker waits on the server
+    queued = recorder.record_offer_display(offer())  # the one place in memory
+
+    extra = [recorder.record_offer_display(offer()) for _ in range(5)]
+
+    for event in extra:
+        assert event.done()
+        assert isinstance(event.exception(timeout=0), RecorderFullError)
+    assert [event for event, _ in failures] == extra
+    assert [error for _, error in failures] == [event.exception(timeout=0) for event in extra]
+    stats = recorder.stats()
+    assert (stats.enqueued, stats.dropped, stats.pending, stats.failed) == (7, 5, 2, 0)
+    drop_warnings = [
+        r for r in caplog.records if r.levelno == logging.WARNING and "dropped" in r.getMessage()
+    ]
+    assert len(drop_warnings) == 1, [r.getMessage() for r in drop_warnings]
+    count = re.search(r"dropped (\d+) event", drop_warnings[0].getMessage())
+    assert count is not None
+    assert 1 <= int(count.group(1)) <= 5
+    release.set()
+    assert recorder.flush(timeout=WAIT)
+    assert offer_uuids_received(server) == offer_uuids([sending, queued])
+    assert isinstance(queued.result(timeout=0), OfferDisplay)
+    stats = recorder.stats()
+    assert (stats.sent, stats.dropped, stats.pending) == (2, 5, 0)
+
+
+def test_on_error_that_raises_for_a_drop_does_not_reach_the_caller(
+    servers: FaultServers,
+    recorders: Recorders,
+    release: threading.Event,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """on_error raising inside ``record_*`` (a drop): logged, ``record_*`` still returns."""
+    server = servers(held(release, created_for_path()), then=created_for_path())
+    calls: list[RecordedEvent[Any, Any]] = []
+
+    def on_error(event: RecordedEvent[Any, Any], error: OpenApiException) -> None:
+        calls.append(event)
+        raise RuntimeError("on_error broke")
+
+    recorder = recorders(server.url, max_queue=1, workers=1, on_error=on_error)
+    recorder.record_offer_display(offer())
+    assert server.wait_for_attempts(1, timeout=WAIT)
+    recorder.record_offer_display(offer())
+
+    dropped = recorder.record_offer_display(offer())
+
+    assert calls == [dropped]
+    assert isinstance(dropped.exception(timeout=0), RecorderFullError)
+    assert "on_error broke" in caplog.text
+
+
+def test_a_full_queue_with_a_spool_keeps_every_event(
+    servers: FaultServers, recorders: Recorders, release: threading.Event, tmp_path: Path
+) -> None:
+    """The same full queue with a spool: nothing dropped, the overflow waits on disk and is
+    delivered once the server answers; every future resolves with its model."""
+    server = servers(held(release, created_for_path()), then=created_for_path())
+    failures: Failures = []
+    recorder = recorders(
+        server.url,
+        max_queue=1,
+        workers=1,
+        spool=tmp_path / "spool.db",
+        on_error=failures_into(failures),
+    )
+    events = [recorder.record_offer_display(offer())]
+    assert server.wait_for_attempts(1, timeout=WAIT)
+
+    events += [recorder.record_offer_display(offer()) for _ in range(4)]
+
+    assert not any(event.done() for event in events[1:])
+    stats = recorder.stats()
+    assert (stats.dropped, stats.pending, stats.spooled) == (0, 5, 5)
+    release.set()
+    assert recorder.flush(timeout=WAIT)
+    assert offer_uuids_received(server) == offer_uuids(events)
+    assert all(isinstance(event.result(timeout=0), OfferDisplay) for event in events)
+    stats = recorder.stats()
+    assert (stats.sent, stats.dropped, stats.failed, stats.pending, stats.spooled) == (
+        5, 0, 0, 0, 0,
+    )  # fmt: skip
+    assert failures == []
+
+
+def test_a_spooled_backlog_drains_as_fast_as_the_api_answers(
+    servers: FaultServers, recorders: Recorders, release: threading.Event, tmp_path: Path
+) -> None:
+    """Thirty events overflowed to disk behind a small memory queue: once the API answers
+    (in milliseconds), ``flush(timeout=5)`` sees them all delivered, not one per poll."""
+    server = servers(held(release, created_for_path()), then=created_for_path())
+    recorder = recorders(server.url, max_queue=1, workers=1, spool=tmp_path / "spool.db")
+    events = [recorder.record_offer_display(offer())]
+    assert server.wait_for_attempts(1, timeout=WAIT)
+    events += [recorder.record_offer_display(offer()) for _ in range(30)]
+    release.set()
+
+    flushed = recorder.flush(timeout=5.0)
+
+    stats = recorder.stats()
+    assert flushed, f"after 5 s: {stats.sent} of 31 sent, {stats.spooled} still in the spool"
+    assert offer_uuids_received(server) == offer_uuids(events)
+
+
+# -- many threads ----------------------------------------------------------------------------------
+
+
+def test_sixteen_threads_recording_at_once_lose_and_duplicate_nothing() -> None:
+    """16 threads x 50 events started together: each delivered once, stats add up."""
+    with FakeEngineServer(token=TOKEN) as engine, engine.client() as client:
+        recorder = EventRecorder(client)
+        start = threading.Barrier(16)
+        recorded: list[list[RecordedEvent[Any, Any]]] = [[] for _ in range(16)]
+        errors: list[BaseException] = []
+
+        def record(index: int) -> None:
+            try:
+                start.wait(timeout=WAIT)
+                for _ in range(50):
+                    recorded[index].append(recorder.record_offer_display(offer()))
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=record, args=(i,)) for i in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        try:
+            assert errors == []
+            events = [event for events in recorded for event in events]
+            assert len(events) == 800
+            assert recorder.flush(timeout=30.0)
+            received = collections.Counter(d.offer_uuid for d in engine.offer_displays)
+            assert received == offer_uuids(events)
+            assert set(received.values()) == {1}
+            assert all(e.result(timeout=0).offer_uuid == e.request.offer_uuid for e in events)
+            stats = recorder.stats()
+            assert (stats.enqueued, stats.sent, stats.failed, stats.dropped, stats.pending) == (
+                800, 800, 0, 0, 0,
+            )  # fmt: skip
+        finally:
+            recorder.close(timeout=1.0)
+
+
+# -- the recorder backs off as a whole -----------------------------------------------------------
+
+
+class Outage:
+    """A server script: 503 (each held 20 ms) until ``end()``, then 201s.
+
+    Watches concurrency: how many outage requests numbered above ``first_wave`` were waiting
+    for their answer at once (a recorder that backs off as a whole sends one probe at a time),
+    and how many successful requests were open at once right after the outage (all workers
+    resume). The first successes after the probe are held until ``workers`` are open at once,
+    or 1 s has passed.
+    """
+
+    def __init__(self, workers: int, first_wave: int) -> None:
+        self._workers = workers
+        self._first_wave = first_wave
+        self._changed = threading.Condition()
+        self._over = False
+        self._arrived = 0
+        self._open_probes: set[int] = set()
+        self.outage_attempts = 0
+        self.max_open_probes = 0
+        self._open_ok = 0
+        self._successes = 0
+        self.max_open_ok = 0
+        self.delivered: list[str] = []
+
+    def end(self) -> None:
+        with self._changed:
+            self._over = True
+
+    def behaviour(self) -> Behaviour:
+        return Behaviour("503 until the outage ends, then 201", self._run)
+
+    def _run(self, conn: Connection) -> None:
+        assert conn.request is not None
+        with self._changed:
+            self._arrived += 1
+            number, over = self._arrived, self._over
+            if not over:
+                self.outage_attempts += 1
+                if number > self._first_wave:
+                    self._open_probes.add(number)
+                    self.max_open_probes = max(self.max_open_probes, len(self._open_probes))
+            else:
+                self._successes += 1
+                success = self._successes
+                self._open_ok += 1
+                self.max_open_ok = max(self.max_open_ok, self._open_ok)
+                self._changed.notify_all()
+        if not over:
+            conn.released.wait(0.02)
+            with self._changed:
+                self._open_probes.discard(number)  # before the answer: the next probe may follow
+            answer(503).run(conn)
+            return
+        if 2 <= success <= 1 + self._workers:
+            with self._changed:
+                self._changed.wait_for(lambda: self._open_ok >= self._workers, timeout=1.0)
+        with self._changed:
+            self._open_ok -= 1
+            self.delivered.append(json.loads(conn.request.body)["offerUuid"])
+        created_for_path().run(conn)
+
+
+def test_an_outage_gets_one_probe_at_a_time_then_full_speed(
+    servers: FaultServers, recorders: Recorders
+) -> None:
+    """workers=4, 40 events, the API answering 503: after the first failures, attempts go out
+    one at a time (never two outage probes at once); when it answers again, all four workers
+    send at once; every event is delivered exactly once."""
+    workers = 4
+    outage = Outage(workers, first_wave=2 * workers)
+    server = servers(then=outage.behaviour())
+    recorder = recorders(server.url, workers=workers)
+    events = [recorder.record_offer_display(offer()) for _ in range(40)]
+
+    assert server.wait_for_attempts(3 * workers + 4, timeout=WAIT)
+    outage.end()
+
+    assert recorder.flush(timeout=WAIT)
+    assert outage.max_open_probes == 1, (
+        f"{outage.max_open_probes} attempts were out at once during the outage"
+    )
+    assert outage.max_open_ok == workers, (
+        f"after the outage at most {outage.max_open_ok} of {workers} workers sent at once"
+    )
+    assert collections.Counter(outage.delivered) == offer_uuids(events)
+    stats = recorder.stats()
+    assert (stats.sent, stats.failed, stats.pending) == (40, 0, 0)
+    assert stats.retried == outage.outage_attempts
+
+
+def test_while_a_probe_is_out_no_other_event_is_sent(
+    servers: FaultServers, recorders: Recorders, release: threading.Event
+) -> None:
+    """After a 503, the retry is a probe; while the server holds it, events recorded meanwhile
+    wait (four idle workers notwithstanding), then all go out once it is answered."""
+    server = servers(answer(503), held(release, created_for_path()), then=created_for_path())
+    recorder = recorders(server.url, workers=4)
+    first = recorder.record_offer_display(offer())
+    assert server.wait_for_attempts(2, timeout=WAIT)  # the 503, then the probe, held
+
+    others = [recorder.record_offer_display(offer()) for _ in range(3)]
+
+    assert recorder.flush(timeout=0.3) is False
+    assert server.attempts == 2
+    release.set()
+    assert recorder.flush(timeout=WAIT)
+    sent = [json.loads(request.body)["offerUuid"] for request in server.requests]
+    assert sent[:2] == [first.request.offer_uuid] * 2
+    assert collections.Counter(sent[2:]) == offer_uuids(others)
+    assert all(isinstance(event.result(timeout=0), OfferDisplay) for event in [first, *others])
+
+
+# -- delivery_timeout with a spool ---------------------------------------------------------------
+
+
+def test_with_a_spool_an_event_past_delivery_timeout_is_parked_not_failed(
+    recorders: Recorders, tmp_path: Path
+) -> None:
+    """API down past ``delivery_timeout``: the events stay in the spool (not failed, no
+    on_error); once the API is back a flush delivers them and resolves their futures."""
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # bound, not listening: refused
+    holder.bind(("127.0.0.1", 0))
+    port = holder.getsockname()[1]
+    failures: Failures = []
+    try:
+        recorder = recorders(
+            f"http://127.0.0.1:{port}",
+            workers=2,
+            delivery_timeout=0.3,
+            spool=tmp_path / "spool.db",
+            on_error=failures_into(failures),
+        )
+        events = [recorder.record_offer_display(offer()) for _ in range(3)]
+        wait_until(lambda: recorder.stats().pending == 0)  # given up on, for now
+
+        stats = recorder.stats()
+        assert (stats.failed, stats.dropped, stats.spooled) == (0, 0, 3)
+        assert not any(event.done() for event in events)
+        assert failures == []
+    finally:
+        holder.close()
+    with FakeEngineServer(port=port, token=TOKEN) as engine:
+        assert recorder.flush(timeout=WAIT)
+
+        received = collections.Counter(d.offer_uuid for d in engine.offer_displays)
+    assert received == offer_uuids(events)
+    for event in events:
+        assert event.result(timeout=0).offer_uuid == event.request.offer_uuid
+    assert recorder.stats().spooled == 0
+
+
+# -- stats and flush -------------------------------------------------------------------------------
+
+
+def test_stats_fields_are_ints_and_spooled_counts_rows(
+    recorders: Recorders, tmp_path: Path
+) -> None:
+    """``stats()`` has exactly the seven int fields; ``spooled`` is the rows in the spool file."""
+    with refused_url() as url:
+        plain = recorders(url)
+        assert plain.stats() == RecorderStats(0, 0, 0, 0, 0, 0, 0)
+        spooling = recorders(url, spool=tmp_path / "spool.db")
+
+        for _ in range(3):
+            spooling.record_offer_display(offer())
+        spooling.record_session_init()
+
+        stats = spooling.stats()
+        assert [f.name for f in dataclasses.fields(stats)] == [
+            "enqueued", "sent", "failed", "dropped", "retried", "pending", "spooled",
+        ]  # fmt: skip
+        assert all(type(value) is int for value in dataclasses.astuple(stats))
+        assert (stats.enqueued, stats.spooled, stats.pending) == (4, 4, 4)
+        assert plain.stats().spooled == 0
+
+
+def test_flush_is_false_while_events_are_pending_and_true_once_delivered(
+    servers: FaultServers, recorders: Recorders, release: threading.Event
+) -> None:
+    """``flush(timeout)``: False when the timeout comes first (within a bound), True later."""
+    server = servers(held(release, created_for_path()), then=created_for_path())
+    recorder = recorders(server.url)
+    assert recorder.flush(timeout=0.1)  # nothing recorded: nothing pending
+    event = recorder.record_offer_display(offer())
+    assert server.wait_for_attempts(1, timeout=WAIT)
+
+    started = time.monotonic()
+    assert recorder.flush(timeout=0.2) is False
+    assert time.monotonic() - started < 2.0
+    assert recorder.stats().pending == 1
+
+    release.set()
+    assert recorder.flush(timeout=WAIT) is True
+    assert event.done()
+    assert recorder.stats().pending == 0
