@@ -20,7 +20,13 @@ from urllib.parse import quote, urlencode
 
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
-from openapi_client._redaction import header_secrets
+from openapi_client._requests import (
+    apply_auth,
+    refuse_insecure,
+    refuse_without_credentials,
+    secrets_of,
+)
+from openapi_client._responses import response_error
 from openapi_client.api_response import ApiResponse
 from openapi_client.exceptions import ApiTypeError, ApiValueError
 from openapi_client.transport import HttpRequest, RESTResponse
@@ -56,8 +62,6 @@ class GeneratedClientContract:
         _request_auth: Mapping[str, Any] | None = None,
     ) -> RequestSerialized:
         """Everything a request needs, checked: path parameters quoted, query encoded, auth set."""
-        from openapi_client.api_client import apply_auth, refuse_without_credentials
-
         client = _client(self)
         if post_params or files:
             raise ApiValueError("form and file parameters are not supported by this client")
@@ -85,7 +89,7 @@ class GeneratedClientContract:
                 if setting is not None:
                     url = _apply_setting(setting, headers, url)
             if auth_settings:
-                refuse_without_credentials(f"{method} {resource_path}", _secrets(headers))
+                refuse_without_credentials(f"{method} {resource_path}", secrets_of(headers))
         return method, url, headers, self.sanitize_for_serialization(body), []
 
     def call_api(
@@ -99,15 +103,13 @@ class GeneratedClientContract:
     ) -> RESTResponse:
         """Send it, with this client's deadline, retries and errors; the body is left for
         ``response.read()``, which must come within the call's time budget."""
-        from openapi_client.api_client import refuse_insecure
-
         client = _client(self)
         state = client._current_state()
         headers = dict(state.base_headers)
         merge_headers(headers, header_params or {})
         values = [url, *headers.values()]
         sent = tuple(s for s in client._per_call_secrets if any(s in value for value in values))
-        secrets = _secrets(headers) + sent
+        secrets = secrets_of(headers) + sent
         refuse_insecure(state.allow_insecure_http, url, secrets)
         timeout = state.timeout
         if _request_timeout is not None:
@@ -127,8 +129,6 @@ class GeneratedClientContract:
         response_types_map: Mapping[str, str | None] | None = None,
     ) -> ApiResponse[Any]:
         """The response as ``ApiResponse``; a non-2xx raises the matching ``ApiException``."""
-        from openapi_client.api_client import response_error
-
         status = response_data.status
         data = response_data.read()
         types = response_types_map or {}
@@ -248,13 +248,6 @@ def _apply_setting(setting: Mapping[str, str], headers: dict[str, str], url: str
         return url + ("&" if "?" in url else "?") + urlencode({key: value})
     merge_headers(headers, {"Cookie" if where == "cookie" else key: value})
     return url
-
-
-def _secrets(headers: Mapping[str, str]) -> tuple[str, ...]:
-    found: tuple[str, ...] = ()
-    for name, value in headers.items():
-        found += header_secrets(name, value)
-    return found
 
 
 def _encode_body(body: Any) -> bytes | None:

@@ -8,10 +8,21 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from openapi_client._redaction import NO_SECRETS, REDACTED, Redactor, redactor_for
+from openapi_client._redaction import (
+    NO_SECRETS,
+    REDACTED,
+    Redactor,
+    mask_credential_headers,
+    redactor_for,
+)
+
+if TYPE_CHECKING:
+    from openapi_client.transport import HttpRequest, RESTResponse, Transport
 
 LOGGER_NAME = "openapi_client"
 logger = logging.getLogger(LOGGER_NAME)
@@ -168,3 +179,28 @@ def close_log_file(path: str) -> None:
             return
         logger.removeHandler(handler)
         handler.close()
+
+
+# -- one exchange, logged --------------------------------------------------------------------
+
+
+def send_logged(
+    transport: Transport, request: HttpRequest, deadline: float, retries: int, started: float
+) -> RESTResponse:
+    """``transport.send`` with the request and response logged, every secret removed."""
+    redactor = request.redactor  # applied before any repr(), which would escape what it seeks
+    logger.debug(
+        "HTTP request (attempt %d): %s %s headers=%s body=%s",
+        retries + 1, request.method, request.safe_url,
+        mask_credential_headers(redactor.headers(request.headers)),
+        redactor.text((request.body or b"").decode("utf-8", "replace")),
+    )  # fmt: skip
+    with secrets_in_flight(request.secrets):  # urllib3 logs the URL itself
+        response = transport.send(request, deadline)
+    body = redactor.text((response.data or b"").decode("utf-8", "replace"))
+    logger.debug(
+        "HTTP response: %d %s after %.1f ms headers=%s body=%s",
+        response.status, redactor.text(response.reason or ""), (time.monotonic() - started) * 1000,
+        mask_credential_headers(redactor.headers(response.headers)), body[:2048],
+    )  # fmt: skip
+    return response

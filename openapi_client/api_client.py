@@ -4,7 +4,7 @@ A call reads top to bottom: ``UIEventsApi.create_offer_display`` → ``ApiClient
 ``prepare`` (body checked and encoded, one ``HttpRequest``) → ``execute`` (attempts, waits,
 one deadline) → ``Transport.send`` (one exchange) → ``decode`` (model, or the matching
 exception). What can be computed once per configuration (URLs, headers with auth, the
-transport, the retry policy) lives in a ``_ClientState`` rebuilt only when the
+transport, the retry policy) lives in a ``ClientState`` rebuilt only when the
 ``Configuration`` changes.
 """
 
@@ -22,36 +22,36 @@ from types import TracebackType
 from typing import Any, ClassVar, TypedDict
 
 import urllib3
-from pydantic import ValidationError
 
 from openapi_client import _logs
 from openapi_client._generated import GeneratedClientContract, RequestSerialized
 from openapi_client._redaction import (
-    Redactor,
-    header_secrets,
-    mask_credential_headers,
     strip_userinfo,
 )
+from openapi_client._requests import (
+    apply_auth,
+    check_content_type,
+    refuse_insecure,
+    refuse_without_credentials,
+    secrets_of,
+    unknown_options,
+)
+from openapi_client._responses import decode
+from openapi_client._state import ClientState
 from openapi_client._version import __version__
 from openapi_client.api_response import ApiResponse
 from openapi_client.configuration import Configuration
 from openapi_client.endpoint import Endpoint, RequestT, ResponseT
 from openapi_client.exceptions import (
     ApiConnectionError,
-    ApiException,
-    ApiResponseValidationError,
     ApiTypeError,
-    ApiValueError,
-    status_error_class,
 )
-from openapi_client.models.api_error import ApiError
 from openapi_client.rest import RESTClientObject
 from openapi_client.retries import RetryPolicy
 from openapi_client.transport import HttpRequest, RESTResponse, Transport, discard
 from openapi_client.validation import (
     TimeoutSetting,
     check_header,
-    is_loopback,
     merge_headers,
     timeout_budget,
     to_timeout,
@@ -82,51 +82,6 @@ class RequestOptions(TypedDict, total=False):
 _OPTION_NAMES = frozenset(RequestOptions.__annotations__)
 
 
-class _ClientState:
-    """What a client derives from its Configuration; immutable once built, swapped whole."""
-
-    __slots__ = (
-        "allow_insecure_http", "auth", "base_headers", "budget", "generation", "host",
-        "max_bytes", "policy", "proxy_secrets", "routes", "timeout", "transport",
-    )  # fmt: skip
-
-    def __init__(
-        self, config: Configuration, transport: Transport, default_headers: Mapping[str, str]
-    ) -> None:
-        self.generation = config._generation
-        self.transport = transport
-        self.host = config.host
-        self.auth = config.auth_settings()
-        self.allow_insecure_http = config.allow_insecure_http
-        self.timeout: urllib3.Timeout = config.timeout
-        self.budget = timeout_budget(self.timeout)
-        self.policy: RetryPolicy = config.retries
-        self.max_bytes: int = config.max_response_bytes
-        self.proxy_secrets = secrets_of(config.proxy_headers or {})
-        """Sent to the proxy, not in the request's headers, but removed from responses all the same."""
-        self.base_headers = {"Accept": _JSON, "Content-Type": _JSON}
-        merge_headers(self.base_headers, default_headers)
-        self.routes: dict[Endpoint[Any, Any], tuple[str, dict[str, str], tuple[str, ...]]] = {}
-
-    def route(self, endpoint: Endpoint[Any, Any]) -> tuple[str, dict[str, str], tuple[str, ...]]:
-        """The URL, headers (with the endpoint's auth) and secrets of an operation, built once."""
-        route = self.routes.get(endpoint)
-        if route is None:
-            headers = dict(self.base_headers)
-            merge_headers(headers, self.auth_headers(endpoint))
-            url = self.host + endpoint.path
-            secrets = secrets_of(headers)
-            if endpoint.auth:
-                refuse_without_credentials(endpoint.name, secrets)
-            refuse_insecure(self.allow_insecure_http, url, secrets)
-            route = self.routes[endpoint] = (url, headers, secrets + self.proxy_secrets)
-        return route
-
-    def auth_headers(self, endpoint: Endpoint[Any, Any]) -> dict[str, str]:
-        found = (self.auth.get(name) for name in endpoint.auth)
-        return {setting["key"]: setting["value"] for setting in found if setting is not None}
-
-
 class ApiClient(GeneratedClientContract):
     """Sends calls for the API classes; owns one connection pool shared by all threads.
 
@@ -153,7 +108,7 @@ class ApiClient(GeneratedClientContract):
         self._own_transport = transport is None
         self._transport: Transport | None = transport
         self._pool_key: object = None
-        self._state: _ClientState | None = None
+        self._state: ClientState | None = None
         self._per_call_secrets: collections.deque[str] = collections.deque(maxlen=64)
         """Recent ``_request_auth`` values given to ``param_serialize``, for ``call_api``."""
         if header_name is not None:
@@ -254,13 +209,13 @@ class ApiClient(GeneratedClientContract):
         request = self.prepare(state, endpoint, body, options)._replace(stream=True)
         return self.execute(state, request, state.policy)[0].release_deadline()
 
-    def _current_state(self) -> _ClientState:
+    def _current_state(self) -> ClientState:
         state = self._state
         if state is None or state.generation != self.configuration._generation:
             state = self._rebuild_state()
         return state
 
-    def _rebuild_state(self) -> _ClientState:
+    def _rebuild_state(self) -> ClientState:
         config = self.configuration
         with self._lock:
             if self._own_transport:
@@ -270,13 +225,13 @@ class ApiClient(GeneratedClientContract):
                     # and it closes its connections when the last of them lets go.
                     self._transport, self._pool_key = RESTClientObject(settings), settings
             assert self._transport is not None
-            state = _ClientState(config, self._transport, self._default_headers)
+            state = ClientState(config, self._transport, self._default_headers)
             self._state = state
             return state
 
     def prepare(
         self,
-        state: _ClientState,
+        state: ClientState,
         endpoint: Endpoint[Any, Any],
         body: Any,
         options: RequestOptions,
@@ -291,7 +246,7 @@ class ApiClient(GeneratedClientContract):
             )  # fmt: skip
         unknown = options.keys() - _OPTION_NAMES
         if unknown:  # before the body: `create_offer_display(lead_uuid=...)` lands here
-            raise _unknown_options(endpoint, unknown)
+            raise unknown_options(endpoint, unknown)
         payload = endpoint.encode(body)
         auth = options.get("_request_auth")
         url = state.host + endpoint.path
@@ -303,7 +258,7 @@ class ApiClient(GeneratedClientContract):
             merge_headers(headers, state.auth_headers(endpoint))
         content_type = options.get("_content_type")
         if content_type is not None:
-            merge_headers(headers, {"Content-Type": _check_content_type(endpoint, content_type)})
+            merge_headers(headers, {"Content-Type": check_content_type(endpoint, content_type)})
         extra_headers = options.get("_headers") or {}
         if not isinstance(extra_headers, Mapping):
             raise ApiTypeError(f"_headers must be a mapping, not {type(extra_headers).__name__}")
@@ -327,7 +282,7 @@ class ApiClient(GeneratedClientContract):
         )  # fmt: skip
 
     def execute(
-        self, state: _ClientState, request: HttpRequest, policy: RetryPolicy
+        self, state: ClientState, request: HttpRequest, policy: RetryPolicy
     ) -> tuple[RESTResponse, int]:
         """Send with retries, all within the request's budget; returns (response, retries)."""
         started = time.monotonic()
@@ -337,7 +292,7 @@ class ApiClient(GeneratedClientContract):
         while True:
             try:
                 if debug:
-                    response = _send_logged(state.transport, request, deadline, retries, started)
+                    response = _logs.send_logged(state.transport, request, deadline, retries, started)
                 else:
                     response = state.transport.send(request, deadline)
             except ApiConnectionError as error:
@@ -363,178 +318,9 @@ class ApiClient(GeneratedClientContract):
         return f"ApiClient(host={strip_userinfo(self.configuration.host)!r})"
 
 
-def decode(
-    request: HttpRequest,
-    endpoint: Endpoint[Any, ResponseT],
-    response: RESTResponse,
-    retries: int,
-) -> ApiResponse[ResponseT]:
-    """The parsed model for a 2xx; the matching ``ApiException`` (secrets removed) otherwise."""
-    status, data = response.status, response.read()
-    if not 200 <= status < 300:
-        raise response_error(request, response, retries)
-    content_type = response.headers.get("Content-Type")
-    if content_type is not None and content_type != _JSON and not _is_json(content_type):
-        raise response_error(
-            request, response, retries, f"expected {_JSON}, got Content-Type {content_type!r}"
-        )
-    try:
-        model = endpoint.decode(data)
-    except ValidationError as error:
-        raise response_error(request, response, retries, _describe_invalid(endpoint, error)) from None
-    if model.__pydantic_extra__ and request.secrets:  # fields the API added may echo a secret
-        model.__pydantic_extra__ = _scrubbed(model.__pydantic_extra__, request.redactor)
-    return ApiResponse(status, response.headers, model, data, retries, request.secrets)
-
-
-def response_error(
-    request: HttpRequest, response: RESTResponse, retries: int, invalid: str | None = None
-) -> ApiException:
-    """The exception for an error status, or (``invalid`` given) for an unusable 2xx."""
-    redactor = request.redactor
-    body = redactor.text(response.read().decode("utf-8", "replace"))
-    error_class = ApiResponseValidationError if invalid else status_error_class(response.status)
-    error = error_class(
-        status=response.status,
-        reason=redactor.optional(invalid or response.reason),
-        body=body,
-        headers=redactor.headers(response.headers),
-        errors=[] if invalid else ApiError.list_from_body(body),
-        method=request.method,
-        url=request.safe_url,
-    )
-    error.retries = retries
-    return error
-
-
-def _scrubbed(value: Any, redactor: Redactor) -> Any:
-    """``value`` (decoded JSON) with the secrets removed from every string in it."""
-    if isinstance(value, str):
-        return redactor.text(value)
-    if isinstance(value, dict):
-        return {redactor.text(k): _scrubbed(v, redactor) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrubbed(item, redactor) for item in value]
-    return value
-
-
-def _send_logged(
-    transport: Transport, request: HttpRequest, deadline: float, retries: int, started: float
-) -> RESTResponse:
-    """``transport.send`` with the request and response logged, every secret removed."""
-    redactor = request.redactor  # applied before any repr(), which would escape what it seeks
-    _logs.logger.debug(
-        "HTTP request (attempt %d): %s %s headers=%s body=%s",
-        retries + 1, request.method, request.safe_url,
-        mask_credential_headers(redactor.headers(request.headers)),
-        redactor.text((request.body or b"").decode("utf-8", "replace")),
-    )  # fmt: skip
-    with _logs.secrets_in_flight(request.secrets):  # urllib3 logs the URL itself
-        response = transport.send(request, deadline)
-    body = redactor.text((response.data or b"").decode("utf-8", "replace"))
-    _logs.logger.debug(
-        "HTTP response: %d %s after %.1f ms headers=%s body=%s",
-        response.status, redactor.text(response.reason or ""), (time.monotonic() - started) * 1000,
-        mask_credential_headers(redactor.headers(response.headers)), body[:2048],
-    )  # fmt: skip
-    return response
-
-
-def secrets_of(headers: Mapping[str, str]) -> tuple[str, ...]:
-    """Every credential among request headers (Authorization, Cookie… in any case)."""
-    found: tuple[str, ...] = ()
-    for name, value in headers.items():
-        found += header_secrets(name, value)
-    return found
-
-
-def apply_auth(auth: Mapping[str, str], headers: dict[str, str], url: str) -> tuple[str, str]:
-    """Add per-call auth to the headers or the URL; returns (url, the secret it carries)."""
-    if not isinstance(auth, Mapping):
-        raise ApiTypeError(f"_request_auth must be a mapping, not {type(auth).__name__}")
-    where, key, value = auth.get("in", "header"), auth.get("key"), auth.get("value")
-    if not isinstance(key, str) or not key or not isinstance(value, str):
-        raise ApiValueError("_request_auth needs 'key' and 'value' as strings")
-    if where == "header":
-        check_header(key, value)
-        merge_headers(headers, {key: value})
-        return url, value
-    if where == "cookie":
-        cookie = f"{key}={value}"
-        check_header("Cookie", cookie)
-        merge_headers(headers, {"Cookie": cookie})
-        return url, value
-    if where == "query":
-        from urllib.parse import urlencode
-
-        return url + ("&" if "?" in url else "?") + urlencode({key: value}), value
-    raise ApiValueError(f"_request_auth 'in' must be header, cookie or query, not {where!r}")
-
-
-def refuse_without_credentials(operation: str, secrets: tuple[str, ...]) -> None:
-    """A call that needs auth and carries no credential at all would only earn a 401."""
-    if not secrets:
-        raise ApiValueError(
-            f"`{operation}` needs the publishable bearer token: set "
-            "Configuration(access_token=...) (or $BEARER_TOKEN in the CLI), or pass "
-            "_request_auth for this call"
-        )
-
-
-def refuse_insecure(allowed: bool, url: str, secrets: tuple[str, ...]) -> None:
-    """Refuse to send any credential in clear text beyond this machine, unless the user opted in."""
-    if allowed or not secrets or not url.startswith("http://"):
-        return
-    host = urllib3.util.parse_url(url).host or ""
-    if is_loopback(host):
-        return
-    raise ApiValueError(
-        f"Refusing to send credentials over plain http:// to {host!r}: use https://, "
-        "or set Configuration.allow_insecure_http = True if this network is trusted"
-    )
-
-
-def _check_content_type(endpoint: Endpoint[Any, Any], content_type: object) -> str:
-    if not isinstance(content_type, str):
-        raise ApiTypeError(f"_content_type must be a str, not {type(content_type).__name__}")
-    if not content_type.lower().startswith(_JSON):
-        raise ApiValueError(
-            f"_content_type {content_type!r} is not supported; `{endpoint.name}` sends {_JSON}"
-        )
-    check_header("Content-Type", content_type)
-    return content_type
-
-
-def _unknown_options(endpoint: Endpoint[Any, Any], unknown: set[str]) -> ApiTypeError:
-    names = ", ".join(repr(name) for name in sorted(unknown))
-    fields = endpoint.request_model.model_fields
-    aliases = {info.alias for info in fields.values() if info.alias}
-    message = f"{endpoint.name}() got unexpected keyword arguments: {names}"
-    if unknown & (fields.keys() | aliases):
-        example = ", ".join(f"{info.alias or name!r}: ..." for name, info in fields.items())
-        message += (
-            f". Body fields go in one argument: {endpoint.name}({{{example}}}) "
-            f"or {endpoint.name}({endpoint.request_model.__name__}(...))"
-        )
-    return ApiTypeError(message)
-
-
 def _may_retry(policy: RetryPolicy, retries: int, wait: float | None, deadline: float) -> bool:
     """Another attempt is allowed by the count, wanted (``wait`` set) and fits before the deadline."""
     return wait is not None and retries < policy.max_retries and time.monotonic() + wait < deadline
-
-
-def _is_json(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == _JSON or media.endswith("+json")
-
-
-def _describe_invalid(endpoint: Endpoint[Any, Any], error: ValidationError) -> str:
-    problems = []
-    for item in error.errors(include_url=False)[:5]:
-        location = ".".join(str(p) for p in item["loc"]) or "(body)"
-        problems.append(f"{location}: {item['msg']}")
-    return f"response is not a valid {endpoint.response_model.__name__}: " + "; ".join(problems)
 
 
 _CLIENTS: weakref.WeakSet[ApiClient] = weakref.WeakSet()

@@ -14,18 +14,38 @@ import logging
 import os
 import sys
 import weakref
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar, Generic, TypedDict, TypeVar, overload
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, TypedDict
 
 import urllib3
 
 from openapi_client import _logs
 from openapi_client._redaction import strip_userinfo
+from openapi_client._settings import (
+    Setting,
+    SocketOption,
+    SocketOptions,
+    check_bool,
+    check_cert_data,
+    check_existing_path,
+    check_hostname,
+    check_index,
+    check_log_format,
+    check_positive_int,
+    check_retries,
+    check_socket_options,
+    check_string_map,
+    check_text,
+    check_timeout,
+    check_token,
+    check_writable_path,
+    optional,
+)
 from openapi_client._version import __version__
 from openapi_client.exceptions import ApiAttributeError, ApiTypeError, ApiValueError
 from openapi_client.rest import PoolSettings
 from openapi_client.retries import RetryPolicy
-from openapi_client.validation import TimeoutSetting, check_headers, check_url, to_timeout
+from openapi_client.validation import TimeoutSetting, check_headers, check_url
 
 DEFAULT_HOST = "https://api.engine.tech"
 HOST_ENV_VAR = "ENGINE_API_HOST"
@@ -36,12 +56,6 @@ DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 RetriesSetting = RetryPolicy | int | bool | urllib3.Retry | None
 PathSetting = str | os.PathLike[str] | None
-SocketOption = tuple[int, int, int | bytes]
-SocketOptions = tuple[SocketOption, ...]
-
-StoredT = TypeVar("StoredT")
-ReadT = TypeVar("ReadT")
-GivenT = TypeVar("GivenT")
 
 
 class HostVariable(TypedDict):
@@ -56,183 +70,11 @@ class HostSetting(TypedDict):
     variables: dict[str, HostVariable]
 
 
-class Setting(Generic[ReadT, GivenT]):
-    """One setting: its default, and the check that turns what is given into what is stored.
-
-    ``read`` (when given) derives what reading the setting returns from what is stored;
-    ``on_change`` reacts to a new value (the logging settings switch handlers).
-    """
-
-    def __init__(
-        self,
-        check: Callable[[str, Any], Any],
-        default: Any,
-        *,
-        read: Callable[[Configuration, Any], ReadT] | None = None,
-        on_change: Callable[[Configuration, Any, Any], None] | None = None,
-        check_in_context: Callable[[Configuration, Any], None] | None = None,
-    ) -> None:
-        self.check = check
-        self.check_in_context = check_in_context
-        """A further check against the rest of the configuration (e.g. an index into a list)."""
-        self.default = default
-        self.read = read
-        self.on_change = on_change
-        self.name = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    @overload
-    def __get__(self, config: None, owner: type) -> Setting[ReadT, GivenT]: ...
-    @overload
-    def __get__(self, config: Configuration, owner: type) -> ReadT: ...
-    def __get__(self, config: Configuration | None, owner: type) -> Any:
-        if config is None:
-            return self
-        stored = config._values[self.name]
-        return stored if self.read is None else self.read(config, stored)
-
-    def __set__(self, config: Configuration, value: GivenT) -> None:
-        stored = self.check(self.name, value)
-        if self.check_in_context is not None:
-            self.check_in_context(config, stored)
-        old = config._values.get(self.name)
-        config._values[self.name] = stored
-        config._generation += 1
-        if self.on_change is not None:
-            self.on_change(config, old, stored)
-
-
-# -- the checks (each takes the setting's name, for its messages) ------------------------------
-
-
-def _bool(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise ApiTypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ApiTypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ApiValueError(f"{name} must be >= 1, got {value}")
-    return value
-
-
-def _optional(check: Callable[[str, Any], StoredT]) -> Callable[[str, Any], StoredT | None]:
-    def optional(name: str, value: object) -> StoredT | None:
-        return None if value is None else check(name, value)
-
-    return optional
-
-
-def _text(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise ApiTypeError(f"{name} must be a str, got {type(value).__name__}")
-    return value
-
-
-def _existing_path(name: str, value: object) -> str:
-    if not isinstance(value, str | os.PathLike):
-        raise ApiTypeError(f"{name} must be a file path, got {type(value).__name__}")
-    path = os.fspath(value)
-    if not isinstance(path, str) or not os.path.exists(path):
-        raise ApiValueError(f"{name}: no such file: {path!r}")
-    return path
-
-
-def _writable_path(name: str, value: object) -> str:
-    if not isinstance(value, str | os.PathLike):
-        raise ApiTypeError(f"{name} must be a file path, got {type(value).__name__}")
-    path = os.fspath(value)
-    if not isinstance(path, str) or not os.path.isdir(os.path.dirname(os.path.abspath(path))):
-        raise ApiValueError(f"{name}: the folder of {path!r} does not exist")
-    return path
-
-
-def _token(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        raise ApiTypeError(f"{name} must be a str, got {type(value).__name__}")
-    if not value or value != value.strip() or any(c in value for c in "\r\n\0"):
-        raise ApiValueError(
-            f"{name} must be non-empty, without whitespace at its ends, CR, LF or NUL "
-            "(use None for no token)"
-        )
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        raise ApiValueError(f"{name} must be Latin-1 text: HTTP headers cannot carry it") from None
-    return value
-
-
-def _cert_data(name: str, value: object) -> str | bytes:
-    if not isinstance(value, str | bytes):
-        raise ApiTypeError(f"{name} must be PEM text (str) or DER bytes, got {type(value).__name__}")
-    return value
-
-
-def _hostname_check(name: str, value: object) -> str | bool:
-    if value is not False and not isinstance(value, str):
-        raise ApiTypeError(f"{name} must be a host name or False, got {value!r}")
-    return value
-
-
-def _server_index(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ApiTypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ApiValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
 def _server_in_list(config: Configuration, index: int | None) -> None:
     if index is not None:
         count = len(config.get_host_settings())
         if index >= count:
             raise ApiValueError(f"server_index must be less than {count} (the servers listed), got {index}")
-
-
-def _string_map(name: str, value: object) -> dict[str, str]:
-    if not isinstance(value, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
-        raise ApiTypeError(f"{name} must be a mapping of str to str")
-    return dict(value)
-
-
-def _socket_options(name: str, value: object) -> SocketOptions:
-    if not isinstance(value, Sequence) or isinstance(value, str | bytes):
-        raise ApiTypeError(f"{name} must be a list of (level, option, value) tuples")
-    options = []
-    for option in value:
-        if not (
-            isinstance(option, tuple)
-            and len(option) == 3
-            and all(isinstance(part, int) and not isinstance(part, bool) for part in option[:2])
-            and isinstance(option[2], int | bytes)
-        ):
-            raise ApiTypeError(f"{name}: {option!r} is not a (level, option, value) tuple")
-        options.append(option)
-    return tuple(options)
-
-
-def _log_format(name: str, value: object) -> str:
-    text = _text(name, value)
-    try:
-        logging.Formatter(text, validate=True)
-    except ValueError as error:
-        raise ApiValueError(f"{name}: {error}") from None
-    return text
-
-
-def _retries(name: str, value: object) -> RetryPolicy:
-    return RetryPolicy.from_setting(value)
-
-
-def _timeout(name: str, value: object) -> urllib3.Timeout:
-    return to_timeout(value, name)
 
 
 # -- reactions to changes of the logging settings -------------------------------------------
@@ -277,41 +119,41 @@ class Configuration:
 
     # The settings, in the order they are applied (the log format before the log handlers).
     host: Setting[str, str | None] = Setting(
-        _optional(check_url), None, read=_host_or_fallback
+        optional(check_url), None, read=_host_or_fallback
     )
     """Base URL of the API: this, else ``$ENGINE_API_HOST``, else the server list; reads as a str."""
-    access_token: Setting[str | None, str | None] = Setting(_optional(_token), None)
+    access_token: Setting[str | None, str | None] = Setting(optional(check_token), None)
     server_index: Setting[int | None, int | None] = Setting(
-        _optional(_server_index), None, check_in_context=_server_in_list
+        optional(check_index), None, check_in_context=_server_in_list
     )
-    server_variables: Setting[dict[str, str], Mapping[str, str]] = Setting(_string_map, {})
-    verify_ssl: Setting[bool, bool] = Setting(_bool, True)
-    ssl_ca_cert: Setting[str | None, PathSetting] = Setting(_optional(_existing_path), None)
+    server_variables: Setting[dict[str, str], Mapping[str, str]] = Setting(check_string_map, {})
+    verify_ssl: Setting[bool, bool] = Setting(check_bool, True)
+    ssl_ca_cert: Setting[str | None, PathSetting] = Setting(optional(check_existing_path), None)
     ca_cert_data: Setting[str | bytes | None, str | bytes | None] = Setting(
-        _optional(_cert_data), None
+        optional(check_cert_data), None
     )
-    cert_file: Setting[str | None, PathSetting] = Setting(_optional(_existing_path), None)
-    key_file: Setting[str | None, PathSetting] = Setting(_optional(_existing_path), None)
+    cert_file: Setting[str | None, PathSetting] = Setting(optional(check_existing_path), None)
+    key_file: Setting[str | None, PathSetting] = Setting(optional(check_existing_path), None)
     assert_hostname: Setting[str | bool | None, str | bool | None] = Setting(
-        _optional(_hostname_check), None
+        optional(check_hostname), None
     )
-    tls_server_name: Setting[str | None, str | None] = Setting(_optional(_text), None)
-    proxy: Setting[str | None, str | None] = Setting(_optional(check_url), None)
+    tls_server_name: Setting[str | None, str | None] = Setting(optional(check_text), None)
+    proxy: Setting[str | None, str | None] = Setting(optional(check_url), None)
     proxy_headers: Setting[dict[str, str] | None, Mapping[str, str] | None] = Setting(
-        _optional(check_headers), None
+        optional(check_headers), None
     )
-    connection_pool_maxsize: Setting[int, int] = Setting(_positive_int, 10)
-    retries: Setting[RetryPolicy, RetriesSetting] = Setting(_retries, None)
-    timeout: Setting[urllib3.Timeout, TimeoutSetting] = Setting(_timeout, DEFAULT_TIMEOUT)
-    max_response_bytes: Setting[int, int] = Setting(_positive_int, DEFAULT_MAX_RESPONSE_BYTES)
-    allow_insecure_http: Setting[bool, bool] = Setting(_bool, False)
+    connection_pool_maxsize: Setting[int, int] = Setting(check_positive_int, 10)
+    retries: Setting[RetryPolicy, RetriesSetting] = Setting(check_retries, None)
+    timeout: Setting[urllib3.Timeout, TimeoutSetting] = Setting(check_timeout, DEFAULT_TIMEOUT)
+    max_response_bytes: Setting[int, int] = Setting(check_positive_int, DEFAULT_MAX_RESPONSE_BYTES)
+    allow_insecure_http: Setting[bool, bool] = Setting(check_bool, False)
     socket_options: Setting[SocketOptions | None, Sequence[SocketOption] | None] = Setting(
-        _optional(_socket_options), None
+        optional(check_socket_options), None
     )
-    logger_format: Setting[str, str] = Setting(_log_format, DEFAULT_LOG_FORMAT)
-    debug: Setting[bool, bool] = Setting(_bool, False, on_change=_debug_changed)
+    logger_format: Setting[str, str] = Setting(check_log_format, DEFAULT_LOG_FORMAT)
+    debug: Setting[bool, bool] = Setting(check_bool, False, on_change=_debug_changed)
     logger_file: Setting[str | None, PathSetting] = Setting(
-        _optional(_writable_path), None, on_change=_logger_file_changed
+        optional(check_writable_path), None, on_change=_logger_file_changed
     )
 
     _values: dict[str, Any]
