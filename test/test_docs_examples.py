@@ -17,7 +17,8 @@ Conventions (follow them in any page whose examples should be checked):
   examples catch exceptions and print "Exception when calling ..." in the generated-client
   style: it must print no such line, and the fake must show that the block really worked:
   every request it received recorded an event, and each operation the block calls
-  (``create_session_init``, ``create_offer_display``, a pixel URL it loads) recorded at least
+  (``create_session_init``, ``create_offer_display``, a pixel URL it loads, and an
+  ``EventRecorder``'s ``record_session_init`` and ``record_offer_display``) recorded at least
   one event of its kind. Blocks about errors (an ``except`` naming a status exception, such as
   ``except UnauthorizedException``) need only have reached the fake. A block that starts a
   ``FakeEngineServer`` of its own calls that one, and asserts what it recorded itself.
@@ -67,6 +68,9 @@ _OPERATIONS: dict[str, tuple[re.Pattern[str], type[Any]]] = {
         re.compile(r"offer_display_pixel_url\([\s\S]*urllib3\.request\("),
         OfferDisplay,
     ),
+    # EventRecorder delivers in the background: the block must flush (or close) before it ends.
+    "record_session_init": (re.compile(r"\.record_session_init\("), SessionInit),
+    "record_offer_display": (re.compile(r"\.record_offer_display\("), OfferDisplay),
 }
 # Runs a block as __main__, compiled under the markdown file's name so tracebacks point there.
 _RUNNER = (
@@ -316,6 +320,22 @@ def test_a_block_that_caught_its_failure_does_not_pass(tmp_path: Path) -> None:
             check_script_ran(block, result)  # ... but does not pass
         with pytest.raises(AssertionError, match="calls create_session_init, yet the fake"):
             check_recorded(other, block)
+
+
+def test_recorder_calls_count_as_the_operations_they_record() -> None:
+    code = (
+        "session = recorder.record_session_init()\n"
+        "recorder.record_offer_display(body)\n"
+        "recorder.flush()\n"
+    )
+    block = Block(REPO / "docs/page.md", 1, code)
+    assert block.expected_events() == {
+        "record_session_init": SessionInit,
+        "record_offer_display": OfferDisplay,
+    }
+    # A block that records and never delivers does not pass.
+    with FakeEngineServer() as engine, pytest.raises(AssertionError, match="record_session_init"):
+        check_recorded(engine, block)
 
 
 _LINK = re.compile(r"\]\((?P<target>[^)\s]+)\)")

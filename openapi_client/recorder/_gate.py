@@ -49,7 +49,7 @@ class DeliveryGate:
                 self._probing = False
             if healthy:
                 self._failures = 0
-            else:
+            elif probe or self._failures == 0:  # not every worker caught in one outage
                 self._failures += 1
                 wait = self._policy.backoff(self._failures)
                 if retry_after is not None:

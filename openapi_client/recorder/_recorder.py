@@ -18,10 +18,8 @@ from concurrent.futures import InvalidStateError
 from dataclasses import dataclass
 from typing import Any
 
-import urllib3
-
 from openapi_client._logs import logger
-from openapi_client.api_client import ApiClient, RequestOptions
+from openapi_client.api_client import ApiClient
 from openapi_client.exceptions import (
     ApiConnectionError,
     ApiException,
@@ -47,7 +45,6 @@ from openapi_client.recorder._event import (
 from openapi_client.recorder._gate import DeliveryGate
 from openapi_client.recorder._spool import Spool, SpooledEvent
 from openapi_client.retries import NO_RETRIES, RetryPolicy, parse_retry_after
-from openapi_client.validation import timeout_budget
 
 _STOP = object()
 _PUMP = object()
@@ -140,6 +137,7 @@ class EventRecorder:
         )
         self._last_outage: ApiException | None = None
         self._last_pump = 0.0
+        self._last_spool_warning = -_DROP_WARNING_SECONDS
         self._backlog = False  # the last pump filled the queue: more may wait on disk
         self._pump_queued = False
         self._unwarned_drops = 0
@@ -206,9 +204,12 @@ class EventRecorder:
 
     def _flush(self, timeout: float, start_workers: bool) -> bool:
         deadline = time.monotonic() + timeout
-        if self._spool_path is not None and not self._sync and start_workers:
+        if self._spool_path is not None and start_workers:
             self._open_spool()  # events an earlier process left are delivered too
-            self._start_workers()
+            if self._sync:
+                self._deliver_spooled_here(deadline)
+            else:
+                self._start_workers()
         while True:
             if self._spool is not None and not self._sync:
                 self._queue.put(_PUMP)
@@ -223,6 +224,22 @@ class EventRecorder:
                 return False
             with self._settled:  # events wait in the spool (parked, or just claimed): look again
                 self._settled.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    def _deliver_spooled_here(self, deadline: float) -> None:
+        """``sync=True``: what waits in the spool is delivered in the calling thread."""
+        spool = self._spool
+        while spool is not None and time.monotonic() < deadline:
+            try:
+                rows = spool.claim(16)
+            except sqlite3.Error as error:
+                logger.warning("EventRecorder: spool busy or broken, will try again: %s", error)
+                return
+            if not rows:
+                return
+            for row in rows:
+                event = self._event_from(row)
+                if event is not None:
+                    self._deliver(event)
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush for up to ``timeout`` seconds, then stop. Idempotent; ``with`` calls it too."""
@@ -424,9 +441,9 @@ class EventRecorder:
                 else:
                     self._give_up(event, last_error or self._last_outage)
                 return
-            try:
-                options = self._attempt_options(event._deadline)
-                response = self._client.call(endpoint, event.request, options, policy=NO_RETRIES)
+            try:  # each attempt has the client's own timeouts: cutting one short would turn a
+                # slow success into an ambiguous failure
+                response = self._client.call(endpoint, event.request, {}, policy=NO_RETRIES)
             except ApiException as error:
                 retry, healthy, wait = self._judge(error)
                 self._gate.leave(turn, healthy, wait)
@@ -448,22 +465,6 @@ class EventRecorder:
                 self._settle(event, result=response.data)
             return
 
-    def _attempt_options(self, deadline: float) -> RequestOptions:
-        """No attempt runs past the event's ``delivery_timeout`` (sync callers wait no longer)."""
-        left = deadline - time.monotonic()
-        timeout = self._client.configuration.timeout
-        if left >= timeout_budget(timeout):
-            return {}
-        left = max(left, 0.001)
-        connect, read = timeout.connect_timeout, timeout.read_timeout
-        return {
-            "_request_timeout": urllib3.Timeout(
-                total=left,
-                connect=min(connect, left) if isinstance(connect, int | float) else left,
-                read=min(read, left) if isinstance(read, int | float) and timeout.total is None else left,
-            )
-        }
-
     def _judge(self, error: ApiException) -> tuple[bool, bool, float | None]:
         """(retry?, did the API answer like a working server?, seconds it asked to wait)."""
         if isinstance(error, ApiConnectionError):
@@ -473,6 +474,8 @@ class EventRecorder:
             headers = {k.lower(): v for k, v in (error.headers or {}).items()}
             overloaded = status >= 500 or status in (408, 429)
             wait = parse_retry_after(headers.get("retry-after")) if overloaded else None
+            if wait is not None:  # at most the client's cap: then one probe asks again
+                wait = min(wait, self._client.configuration.retries.max_retry_after)
             return self._rules.should_retry_status(status), not overloaded, wait
         return False, True, None  # a 2xx that is not the promised model: the API is up
 
@@ -586,7 +589,12 @@ class EventRecorder:
         return self._spool
 
     def _spool_unusable(self, error: sqlite3.Error) -> None:
-        logger.warning("EventRecorder: could not write to the spool, event kept in memory: %s", error)
+        now = time.monotonic()
+        if now - self._last_spool_warning >= _DROP_WARNING_SECONDS:  # a full disk must not flood
+            self._last_spool_warning = now
+            logger.warning(
+                "EventRecorder: could not write to the spool, events kept in memory: %s", error
+            )
 
     # -- process events ----------------------------------------------------------------------
 

@@ -20,7 +20,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 LEASE_SECONDS = 60.0
-"""A recorder that has not shown signs of life for this long is presumed dead."""
+"""A recorder on another host that has not shown signs of life for this long is presumed dead."""
+LOCAL_LEASE_SECONDS = 15 * 60.0
+"""On this host a recorder whose process runs is alive; this bound only guards against its pid
+being reused by another process after it died."""
 HEARTBEAT_SECONDS = LEASE_SECONDS / 4
 BUSY_SECONDS = 5.0
 """How long a write waits for another process's transaction before giving up (it is retried)."""
@@ -126,9 +129,12 @@ class Spool:
         return [SpooledEvent(*row) for row in rows]
 
     def delete(self, ids: Sequence[int]) -> None:
-        """Forget delivered (or finally failed) events."""
+        """Forget delivered (or finally failed) events; a busy recorder's sign of life too."""
+        now = time.time()
         with self._lock:
             self._db.executemany("DELETE FROM events WHERE id = ?", [(i,) for i in ids])
+            if now - self._last_heartbeat >= HEARTBEAT_SECONDS:
+                self._beat(now)
 
     def park(self, event_id: int, until: float) -> None:
         """Give an event back, for any recorder to try again after ``until``."""
@@ -174,14 +180,16 @@ class Spool:
         return int(row[0])
 
     def summary(self) -> SpoolSummary:
-        with self._lock, self._transaction():
-            self._free_dead_owners(time.time())
+        """What the file holds; reads only (a dead recorder's events count as waiting)."""
+        with self._lock:
+            live = set(self._db.execute("SELECT owner FROM owners")) - {
+                (owner,) for owner in self._dead_owners(time.time())
+            }
             by_kind = dict(self._db.execute("SELECT kind, count(*) FROM events GROUP BY kind"))
-            oldest, owned = self._db.execute(
-                "SELECT min(recorded_at), count(owner) FROM events"
-            ).fetchone()
-        waiting = sum(by_kind.values()) - owned
-        return SpoolSummary(by_kind, oldest, owned, waiting)
+            oldest = self._db.execute("SELECT min(recorded_at) FROM events").fetchone()[0]
+            owners = [row[0] for row in self._db.execute("SELECT owner FROM events")]
+        owned = sum(1 for owner in owners if (owner,) in live)
+        return SpoolSummary(by_kind, oldest, owned, len(owners) - owned)
 
     def close(self) -> None:
         with self._lock:
@@ -203,14 +211,17 @@ class Spool:
         )
         self._last_heartbeat = now
 
-    def _free_dead_owners(self, now: float) -> None:
+    def _dead_owners(self, now: float) -> list[str]:
         owners = self._db.execute("SELECT owner, host, pid, heartbeat FROM owners").fetchall()
-        dead = [
+        return [
             owner
             for owner, host, pid, heartbeat in owners
-            if heartbeat < now - LEASE_SECONDS or (host == self._host and not _running(pid))
+            if (host == self._host and (not _running(pid) or heartbeat < now - LOCAL_LEASE_SECONDS))
+            or (host != self._host and heartbeat < now - LEASE_SECONDS)
         ]
-        for owner in dead:
+
+    def _free_dead_owners(self, now: float) -> None:
+        for owner in self._dead_owners(now):
             self._db.execute("DELETE FROM owners WHERE owner = ?", (owner,))
         # Events of a dead owner, or of one that never registered (a crash mid-start).
         self._db.execute(
