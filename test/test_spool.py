@@ -1,0 +1,142 @@
+"""The spool file on its own: who owns an event, when an owner counts as dead, what operators see.
+
+Two ``Spool`` handles on one file stand for two processes' recorders; rows of the ``owners``
+table are aged by hand to stand for time passing (that is the state another process would
+find), so no test waits.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from openapi_client import ApiClient, Configuration, EventRecorder
+from openapi_client.recorder._spool import LEASE_SECONDS, LOCAL_LEASE_SECONDS, Spool
+from openapi_client.testing import FakeEngineServer
+
+BODY = (
+    b'{"leadUuid":"f914eb07-a64f-51d8-b882-ff508a8c5c81",'
+    b'"rateTableUuid":"952a1184-d369-5958-9a0f-bec903e11c48",'
+    b'"offerUuid":"3426f971-1aa5-5cb0-91a9-cf2edcfa5dfa"}'
+)
+
+
+def age_heartbeat(path: Path, owner: str, seconds: float, host: str | None = None) -> None:
+    """Make ``owner``'s last sign of life ``seconds`` old (and move it to ``host``)."""
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "UPDATE owners SET heartbeat = ?, host = coalesce(?, host) WHERE owner = ?",
+            (time.time() - seconds, host, owner),
+        )
+
+
+def test_a_busy_recorder_on_this_host_keeps_its_events(tmp_path: Path) -> None:
+    """A stale heartbeat does not make a running process dead: its events are not taken."""
+    path = tmp_path / "events.db"
+    busy, other = Spool(str(path)), Spool(str(path))
+    busy.add("offer_display", BODY, time.time(), queued=False)
+    age_heartbeat(path, busy.owner, LEASE_SECONDS * 2)
+
+    assert other.claim(10) == []
+    assert [row.id for row in busy.claim(10)] == [1]
+
+
+def test_a_long_silent_owner_is_dead_even_if_its_pid_runs(tmp_path: Path) -> None:
+    """Past the local lease a running pid may be another process's (pid reuse): freed."""
+    path = tmp_path / "events.db"
+    gone, other = Spool(str(path)), Spool(str(path))
+    gone.add("offer_display", BODY, time.time(), queued=False)
+    age_heartbeat(path, gone.owner, LOCAL_LEASE_SECONDS + 1)
+
+    assert [row.id for row in other.claim(10)] == [1]
+
+
+def test_an_owner_on_another_host_is_judged_by_its_heartbeat(tmp_path: Path) -> None:
+    """Another host's pids mean nothing here: its heartbeat alone says whether it lives."""
+    path = tmp_path / "events.db"
+    remote, other = Spool(str(path)), Spool(str(path))
+    remote.add("offer_display", BODY, time.time(), queued=False)
+    age_heartbeat(path, remote.owner, LEASE_SECONDS / 2, host="elsewhere.example")
+    assert other.claim(10) == []
+
+    age_heartbeat(path, remote.owner, LEASE_SECONDS + 1)
+    assert [row.id for row in other.claim(10)] == [1]
+
+
+def test_a_dead_process_is_seen_by_its_pid_at_once(tmp_path: Path) -> None:
+    """A recorder whose process exited without giving its events back: taken at once."""
+    path = tmp_path / "events.db"
+    code = (
+        "import sys, time\n"
+        "from openapi_client.recorder._spool import Spool\n"
+        f"spool = Spool({str(path)!r})\n"
+        f"spool.add('offer_display', {BODY!r}, time.time(), queued=True)\n"
+        "spool.claim(0)\n"
+        "import os; os._exit(0)  # no release: as after kill -9\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    survivor = Spool(str(path))
+
+    assert survivor.summary().waiting == 1
+    assert [row.id for row in survivor.claim(10)] == [1]
+
+
+def test_summary_only_reads(tmp_path: Path) -> None:
+    """The operator's view changes nothing in the file, not even a dead owner's events."""
+    path = tmp_path / "events.db"
+    holder = Spool(str(path))
+    holder.add("session_init", b"{}", time.time(), queued=True)
+    holder.add("offer_display", BODY, time.time(), queued=True)
+
+    summary = Spool(str(path), register=False).summary()
+
+    assert summary.by_kind == {"offer_display": 1, "session_init": 1}
+    assert summary.owned == 2  # this process runs: its recorder is alive
+    assert summary.waiting == 0
+    assert summary.oldest_recorded_at is not None
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM owners").fetchone()[0] == 1
+
+
+def test_a_sync_recorder_delivers_what_waits_in_the_spool(tmp_path: Path) -> None:
+    """``sync=True``: ``flush()`` sends the file's leftovers in the calling thread."""
+    path = tmp_path / "events.db"
+    left = Spool(str(path))
+    left.add("offer_display", BODY, time.time(), queued=False)
+    left.release()
+    with FakeEngineServer(token="pk_test_spool_sync") as fake:
+        config = Configuration(host=fake.url, access_token="pk_test_spool_sync")
+        with ApiClient(config) as client:
+            recorder = EventRecorder(client, spool=str(path), sync=True)
+            assert recorder.flush(timeout=10)
+            recorder.close()
+        assert len(fake.offer_displays) == 1
+    assert Spool(str(path), register=False).summary().by_kind == {}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_spool_handle_is_not_used_after_fork(tmp_path: Path) -> None:
+    """A forked child abandons the parent's connection and opens its own (a new owner)."""
+    path = tmp_path / "events.db"
+    parent = Spool(str(path))
+    parent.add("offer_display", BODY, time.time(), queued=True)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            parent.abandon()
+            child = Spool(str(path))
+            ok = child.owner != parent.owner and child.claim(10) == []
+            os.write(write, b"ok" if ok else b"no")
+        finally:
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 2) == b"ok"
+    os.waitpid(pid, 0)
+    assert [row.id for row in parent.claim(10)] == []  # still queued by the parent: its own
