@@ -82,14 +82,18 @@ def check_content_type(endpoint: Endpoint[Any, Any], content_type: object) -> st
 
 
 def unknown_options(endpoint: Endpoint[Any, Any], unknown: Iterable[str]) -> ApiTypeError:
+    """The error for keywords an operation does not take, with the right call when they are
+    the body's fields (``create_offer_display(lead_uuid=...)``)."""
+    unknown = set(unknown)
     names = ", ".join(repr(name) for name in sorted(unknown))
-    fields = endpoint.request_model.model_fields
-    aliases = {info.alias for info in fields.values() if info.alias}
     message = f"{endpoint.name}() got unexpected keyword arguments: {names}"
-    if unknown & (fields.keys() | aliases):
+    model = endpoint.request_model
+    fields = model.model_fields if model is not None else {}
+    aliases = {info.alias for info in fields.values() if info.alias}
+    if model is not None and unknown & (fields.keys() | aliases):
         example = ", ".join(f"{info.alias or name!r}: ..." for name, info in fields.items())
         message += (
             f". Body fields go in one argument: {endpoint.name}({{{example}}}) "
-            f"or {endpoint.name}({endpoint.request_model.__name__}(...))"
+            f"or {endpoint.name}({model.__name__}(...))"
         )
     return ApiTypeError(message)

@@ -82,4 +82,4 @@ def _describe_invalid(endpoint: Endpoint[Any, Any], error: ValidationError) -> s
     for item in error.errors(include_url=False)[:5]:
         location = ".".join(str(p) for p in item["loc"]) or "(body)"
         problems.append(f"{location}: {item['msg']}")
-    return f"response is not a valid {endpoint.response_model.__name__}: " + "; ".join(problems)
+    return f"response is not a valid {endpoint.response_type.__name__}: " + "; ".join(problems)

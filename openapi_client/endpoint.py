@@ -44,15 +44,18 @@ class PathParam:
 
 @dataclass(frozen=True, eq=False)
 class Endpoint(Generic[RequestT, ResponseT]):
-    """One operation: method, path (with its parameters), body and response models, and auth."""
+    """One operation: method, path (with its parameters), body and response models, and auth.
+
+    An operation without a JSON body or response (the pixel, a GET) leaves the models out.
+    """
 
     name: str
     method: str
     path: str
-    request_model: type[RequestT]
-    response_model: type[ResponseT]
-    body_param: str
-    body_required: bool
+    request_model: type[RequestT] | None = None
+    response_model: type[ResponseT] | None = None
+    body_param: str = "body"
+    body_required: bool = False
     auth: tuple[str, ...] = ("publishableBearerToken",)
     """Names of ``Configuration.auth_settings()`` entries this operation sends."""
     path_params: tuple[PathParam, ...] = ()
@@ -64,14 +67,38 @@ class Endpoint(Generic[RequestT, ResponseT]):
 
     def __post_init__(self) -> None:
         # Bound once: pydantic-core's validators and serializer, called without model overhead.
-        object.__setattr__(self, "decode", self.response_model.__pydantic_validator__.validate_json)
-        object.__setattr__(
-            self, "_validate", self.request_model.__pydantic_validator__.validate_python
-        )
-        object.__setattr__(self, "_to_json", self.request_model.__pydantic_serializer__.to_json)
+        if self.response_model is not None:
+            decode = self.response_model.__pydantic_validator__.validate_json
+            object.__setattr__(self, "decode", decode)
+        if self.request_model is not None:
+            validator, serializer = (
+                self.request_model.__pydantic_validator__,
+                self.request_model.__pydantic_serializer__,
+            )
+            object.__setattr__(self, "_validate", validator.validate_python)
+            object.__setattr__(self, "_to_json", serializer.to_json)
+
+    @property
+    def request_type(self) -> type[RequestT]:
+        """The body's model (an operation that takes a JSON body has one)."""
+        if self.request_model is None:
+            raise TypeError(f"`{self.name}` takes no body")
+        return self.request_model
+
+    @property
+    def response_type(self) -> type[ResponseT]:
+        """The response's model (an operation that answers JSON has one)."""
+        if self.response_model is None:
+            raise TypeError(f"`{self.name}` has no JSON response")
+        return self.response_model
 
     def validate(self, body: RequestT | dict[str, Any] | None) -> RequestT | None:
         """The body as a checked model (``None`` when it is optional and absent)."""
+        model = self.request_model
+        if model is None:
+            if body is not None:
+                raise ApiTypeError(f"`{self.name}` takes no body")
+            return None
         if body is None:
             if self.body_required:
                 raise ApiValueError(
@@ -80,16 +107,15 @@ class Endpoint(Generic[RequestT, ResponseT]):
             return None
         if isinstance(body, dict):
             source: Any = body
-        elif isinstance(body, self.request_model):
+        elif isinstance(body, model):
             # Checked again from its fields: model_construct() and model_copy(update=...)
             # build models without validation, and what goes on the wire must be valid.
             source = body.__dict__
         else:
             raise ApiTypeError(
-                f"`{self.body_param}` must be a {self.request_model.__name__} or a dict, "
+                f"`{self.body_param}` must be a {model.__name__} or a dict, "
                 f"not {type(body).__name__}",
                 path_to_item=[self.body_param],
-                valid_classes=(self.request_model, dict),
             )
         try:
             return self._validate(source)
@@ -101,7 +127,9 @@ class Endpoint(Generic[RequestT, ResponseT]):
     def encode(self, body: RequestT | dict[str, Any] | None) -> bytes:
         """Check the body and turn it into the JSON bytes to send; nothing is sent if this raises."""
         model = self.validate(body)
-        return self.empty_body if model is None else self.serialize(model)
+        if model is None:
+            return self.empty_body if self.request_model is not None else b""
+        return self.serialize(model)
 
     def serialize(self, model: RequestT) -> bytes:
         """A checked model as the JSON the API speaks."""
@@ -118,11 +146,15 @@ class Endpoint(Generic[RequestT, ResponseT]):
             try:
                 text = param.check(values.get(param.name))
             except (TypeError, ValueError) as error:
-                problems.append(Problem((param.name,), f"{error} (got {_preview(values.get(param.name))})"))
+                shown = _preview(values.get(param.name))
+                problems.append(Problem((param.name,), f"{error} (got {shown})"))
                 continue
             path = path.replace("{" + param.name + "}", quote(text, safe=""))
         if problems:
-            raise ApiValueError(f"Invalid path parameters of `{self.name}`: " + describe_problems(problems), problems=problems)
+            raise ApiValueError(
+                f"Invalid path parameters of `{self.name}`: {describe_problems(problems)}",
+                problems=problems,
+            )
         return path
 
 
@@ -147,10 +179,7 @@ def input_error(error: ValidationError, param: str, as_value: bool = False) -> O
             message += f" (got {_preview(value)})"
         problems.append(Problem((param, *item["loc"]), message))
     exc_class = ApiTypeError if is_type_error and not as_value else ApiValueError
-    described = "; ".join(
-        f"{'.'.join(str(p) for p in problem.path[1:]) or '(body)'}: {problem.message}"
-        for problem in problems
-    )
+    described = describe_problems([Problem(p.path[1:], p.message) for p in problems])
     return exc_class(f"Invalid `{param}`: {described}", problems=problems)
 
 

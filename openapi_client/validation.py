@@ -120,10 +120,13 @@ def to_timeout(value: object, name: str = "timeout") -> urllib3.Timeout:
         hash(value)
     except TypeError:  # a dict, a set, a pair holding a list: not seconds
         raise ApiTypeError(f"{name}: expected seconds, got {type(value).__name__}") from None
+    parts = value if isinstance(value, tuple) else (value,)
+    if any(isinstance(part, bool) for part in parts):  # True == 1 would hit the cache below
+        raise ApiTypeError(f"{name}: expected seconds as a number, got bool")
     return _timeout_from_hashable(value, name)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=64, typed=True)
 def _timeout_from_hashable(value: Any, name: str) -> urllib3.Timeout:
     if isinstance(value, tuple):
         if len(value) != 2:

@@ -329,3 +329,17 @@ def test_every_bad_field_is_reported_at_its_own_location(
     assert caught.value.path_to_item == ["offer_display_create_data", "leadUuid"]
     for field in ("leadUuid", "rateTableUuid", "offerUuid"):
         assert field in str(caught.value)
+
+
+@pytest.mark.parametrize("boolean", [True, (1, True)])
+def test_a_bool_timeout_is_refused_even_after_the_same_number_was_used(
+    api: UIEventsApi, recording_server: RecordingServer, boolean: Any
+) -> None:
+    """``True == 1`` and they hash alike: a cache of parsed timeouts must not let True through."""
+    api.create_session_init(_request_timeout=1)
+    api.create_session_init(_request_timeout=(1, 1))
+    sent = len(recording_server.requests)
+
+    with pytest.raises(ApiTypeError, match="bool"):
+        api.create_session_init(_request_timeout=boolean)
+    assert len(recording_server.requests) == sent

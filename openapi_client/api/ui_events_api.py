@@ -11,9 +11,7 @@ from typing_extensions import Unpack
 from openapi_client._html import SafeHtml
 from openapi_client.api_client import ApiClient, RequestOptions
 from openapi_client.api_response import ApiResponse
-from openapi_client.endpoint import Endpoint
-from openapi_client.exceptions import ApiValueError
-from openapi_client.models._base import UUID_RE
+from openapi_client.endpoint import Endpoint, PathParam, uuid_text
 from openapi_client.models.offer_display import OfferDisplay
 from openapi_client.models.offer_display_create_data import OfferDisplayCreateData
 from openapi_client.models.session_init import SessionInit
@@ -37,7 +35,17 @@ CREATE_SESSION_INIT = Endpoint(
     body_param="session_init_create_data",
     body_required=False,
 )
-OFFER_DISPLAY_PIXEL_PATH = "/uiEvent/offerDisplays/{leadUuid}/{rateTableUuid}/{offerUuid}/pixel.gif"
+OFFER_DISPLAY_PIXEL = Endpoint[Any, Any](
+    name="offer_display_pixel",
+    method="GET",
+    path="/uiEvent/offerDisplays/{leadUuid}/{rateTableUuid}/{offerUuid}/pixel.gif",
+    path_params=(
+        PathParam("leadUuid", uuid_text),
+        PathParam("rateTableUuid", uuid_text),
+        PathParam("offerUuid", uuid_text),
+    ),
+    auth=(),  # a browser loads it: the URL itself is the record
+)
 
 OfferDisplayBody = OfferDisplayCreateData | dict[str, Any]
 SessionInitBody = SessionInitCreateData | dict[str, Any] | None
@@ -110,13 +118,9 @@ class UIEventsApi:
         offer_uuid: str | uuid.UUID,
     ) -> str:
         """The URL of the 1x1 GIF that records an offer display when a browser loads it."""
-        parts = {"leadUuid": lead_uuid, "rateTableUuid": rate_table_uuid, "offerUuid": offer_uuid}
-        path = OFFER_DISPLAY_PIXEL_PATH
-        for name, value in parts.items():
-            text = str(value).lower() if value is not None else ""
-            if not UUID_RE.fullmatch(text) or not isinstance(value, str | uuid.UUID):
-                raise ApiValueError(f"{name} must be a UUID, got {value!r}", path_to_item=[name])
-            path = path.replace("{" + name + "}", text)
+        path = OFFER_DISPLAY_PIXEL.build_path(
+            {"leadUuid": lead_uuid, "rateTableUuid": rate_table_uuid, "offerUuid": offer_uuid}
+        )
         return self.api_client.configuration.host + path
 
     def offer_display_pixel_img_tag(

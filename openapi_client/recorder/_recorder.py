@@ -43,7 +43,7 @@ from openapi_client.recorder._event import (
     RecordedEvent,
 )
 from openapi_client.recorder._gate import DeliveryGate
-from openapi_client.recorder._spool import Spool, SpooledEvent
+from openapi_client.recorder._spool import BUSY_SECONDS, Spool, SpooledEvent
 from openapi_client.retries import NO_RETRIES, RetryPolicy, parse_retry_after
 
 _STOP = object()
@@ -52,6 +52,9 @@ _NO_LOCK = contextlib.nullcontext()
 """Queue items that are not events: stop a worker; look in the spool for events to deliver."""
 _SPOOL_POLL_SECONDS = 1.0
 _PARK_SECONDS = 60.0
+_SPOOL_RETRY_SECONDS = 1.0
+"""A spool that could not be opened for another reason than a lock (no such folder, no
+permission) is tried again at most once a second."""
 _DROP_WARNING_SECONDS = 60.0
 
 OnError = Callable[[RecordedEvent[Any, Any], OpenApiException], object]
@@ -116,6 +119,7 @@ class EventRecorder:
         self._start_fresh()
         _RECORDERS.add(self)
         _install_process_hooks()
+        self._open_spool(patience=BUSY_SECONDS)  # a file that cannot be used shows at once
 
     def _start_fresh(self) -> None:
         """Everything a process owns by itself: made at start, and again in a forked child."""
@@ -126,7 +130,7 @@ class EventRecorder:
         self._threads: list[threading.Thread] = []
         self._gate = DeliveryGate(self._client.configuration.retries)
         self._spool: Spool | None = None
-        self._spool_broken = False
+        self._spool_retry_at = 0.0
         self._stopping = False
         self._enqueued = self._sent = self._failed = self._dropped = self._retried = 0
         self._pending = 0
@@ -278,7 +282,7 @@ class EventRecorder:
         except sqlite3.Error:
             return 1  # cannot tell: not flushed
 
-    def _stop(self, reason: str, join_seconds: float) -> None:
+    def _stop(self, reason: str, join_seconds: float, at_exit: bool = False) -> None:
         """Stop the workers; give back (spool) or drop (memory only) what is left."""
         self._stopping = True
         self._gate.wake()  # workers waiting out a backoff let their events go (``_abandon``)
@@ -306,16 +310,20 @@ class EventRecorder:
                 logger.info("EventRecorder %s: %d event(s) stay in the spool", reason, len(kept))
             left = [event for event in left if event._spool_id is None]
         for event in left:
-            self._drop(event, RecorderClosedError(f"the recorder was {reason} before delivering it"))
+            closed = RecorderClosedError(f"the recorder was {reason} before delivering it")
+            self._drop(event, closed, warn=False)
         with self._lock:
             sending = self._pending if spool is None else 0
-            unreported, self._unwarned_drops = self._unwarned_drops, 0
-        if left or sending or unreported:
+            earlier, self._unwarned_drops = self._unwarned_drops, 0
+        if left or sending:
             logger.warning(
-                "EventRecorder %s: %d event(s) dropped since the last warning "
-                "(no spool to keep them, or a full queue), %d still being sent",
-                reason, unreported, sending,
+                "EventRecorder %s: %d event(s) not delivered and not spooled: %d dropped from "
+                "the queue, %d still being sent%s",
+                reason, len(left) + sending, len(left), sending,
+                " (lost with the process)" if at_exit else "",
             )  # fmt: skip
+        if earlier:
+            logger.warning("EventRecorder %s: %d earlier drop(s) not yet reported", reason, earlier)
 
     def _give_back_spool(self) -> None:
         """Free every spooled event this stopped recorder holds but those still being sent
@@ -405,7 +413,7 @@ class EventRecorder:
             try:
                 if kind is None:
                     raise ApiValueError(f"unknown event kind {row.kind!r} in the spool")
-                request = kind.endpoint.request_model.model_validate_json(row.body)
+                request = kind.endpoint.request_type.model_validate_json(row.body)
             except (ValueError, OpenApiException) as error:
                 placeholder: RecordedEvent[Any, Any] = RecordedEvent(OFFER_DISPLAY, None, row.recorded_at)
                 placeholder._spool_id = row.id
@@ -542,9 +550,14 @@ class EventRecorder:
             self._pump_if_waiting()
 
     def _drop(
-        self, event: RecordedEvent[Any, Any], error: RecorderError, held: bool = True
+        self,
+        event: RecordedEvent[Any, Any],
+        error: RecorderError,
+        held: bool = True,
+        warn: bool = True,
     ) -> None:
-        """Lose an event, visibly: its future fails, ``on_error``, counted, a warning a minute."""
+        """Lose an event, visibly: its future fails, ``on_error``, counted, a warning a minute
+        (``warn=False``: the caller says it all in one warning)."""
         _resolve(event, error=error)
         self._report(event, error)
         now = time.monotonic()
@@ -553,8 +566,8 @@ class EventRecorder:
                 self._pending -= 1
                 self._settled.notify_all()
             self._dropped += 1
-            self._unwarned_drops += 1
-            warn = now - self._last_drop_warning >= _DROP_WARNING_SECONDS
+            self._unwarned_drops += warn
+            warn = warn and now - self._last_drop_warning >= _DROP_WARNING_SECONDS
             if warn:
                 count, self._unwarned_drops, self._last_drop_warning = self._unwarned_drops, 0, now
         if warn:
@@ -573,35 +586,37 @@ class EventRecorder:
 
     # -- the spool ---------------------------------------------------------------------------
 
-    def _open_spool(self) -> Spool | None:
-        if self._spool_path is None or self._spool is not None or self._spool_broken:
+    def _open_spool(self, patience: float = 0.0) -> Spool | None:
+        """The spool; one that could not be opened is tried again by ``record_*``, without
+        waiting: at once while another process holds it locked (a failed try costs ~0.1 ms),
+        once a second otherwise. Events meanwhile are held in memory, and a warning says so."""
+        if self._spool_path is None or self._spool is not None:
             return self._spool
+        if time.monotonic() < self._spool_retry_at:
+            return None
         with self._lock:
-            if self._spool is None and not self._spool_broken:
+            if self._spool is None and time.monotonic() >= self._spool_retry_at:
                 try:
-                    self._spool = Spool(self._spool_path)
+                    self._spool = Spool(self._spool_path, patience=patience)
                 except (sqlite3.Error, OSError) as error:
-                    self._spool_broken = True
-                    logger.warning(
-                        "EventRecorder: spool %r unusable, recording in memory only: %s",
-                        self._spool_path, error,
-                    )  # fmt: skip
+                    locked = "locked" in str(error)
+                    self._spool_retry_at = 0.0 if locked else time.monotonic() + _SPOOL_RETRY_SECONDS
+                    self._spool_unusable(error)
         return self._spool
 
-    def _spool_unusable(self, error: sqlite3.Error) -> None:
+    def _spool_unusable(self, error: Exception) -> None:
         now = time.monotonic()
         if now - self._last_spool_warning >= _DROP_WARNING_SECONDS:  # a full disk must not flood
             self._last_spool_warning = now
             logger.warning(
-                "EventRecorder: could not write to the spool, events kept in memory: %s", error
-            )
+                "EventRecorder: spool %r unusable for now, events kept in memory: %s",
+                self._spool_path, error,
+            )  # fmt: skip
 
     # -- process events ----------------------------------------------------------------------
 
     def _after_fork_in_child(self) -> None:
-        if self._spool is not None:
-            self._spool.abandon()
-        self._start_fresh()
+        self._start_fresh()  # the spool handle too: the child opens its own, as a new owner
 
     def _at_exit(self) -> None:
         with self._lock:
@@ -610,7 +625,7 @@ class EventRecorder:
             self._closed = True
         # No new thread at exit (3.12 refuses them): what the workers deliver in time is sent.
         self._flush(self._exit_timeout, start_workers=False)
-        self._stop("stopped at interpreter exit", join_seconds=0.1)
+        self._stop("stopped at interpreter exit", join_seconds=0.1, at_exit=True)
 
 
 def _resolve(event: RecordedEvent[Any, Any], result: Any = None, error: BaseException | None = None) -> None:

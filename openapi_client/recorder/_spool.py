@@ -16,6 +16,7 @@ import socket
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -47,9 +48,6 @@ CREATE TABLE IF NOT EXISTS owners (
 );
 """
 
-_ABANDONED: list[sqlite3.Connection] = []
-"""Connections inherited across fork: never used nor closed in the child (closing one there
-could checkpoint or delete the parent's WAL), only kept from the garbage collector."""
 
 
 @dataclass(frozen=True)
@@ -75,26 +73,35 @@ class SpoolSummary:
 
 
 class Spool:
-    """One recorder's handle on a spool file. Thread-safe; reopen it after ``fork``."""
+    """One recorder's handle on a spool file. Thread-safe, and safe across ``fork``: no SQLite
+    connection is ever open while a process forks (SQLite's locks do not survive one)."""
 
-    def __init__(self, path: str, register: bool = True) -> None:
-        """Open (or create) the spool at ``path``; ``register=False`` only looks (operators)."""
+    def __init__(self, path: str, register: bool = True, patience: float = BUSY_SECONDS) -> None:
+        """Open (or create) the spool at ``path``, waiting up to ``patience`` seconds for other
+        processes creating it; ``register=False`` only looks (operators)."""
         self.path = path
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._register = register
+        self._patience = patience
         self._host = socket.gethostname()
         self._lock = threading.Lock()
+        self._connection: sqlite3.Connection | None = None
+        self._new_owner()
+        with self._lock:
+            self._db  # noqa: B018 - open now, so that an unusable file shows at once
+        _SPOOLS.add(self)
+
+    def _new_owner(self) -> None:
+        self.owner = f"{self._host}:{os.getpid()}:{secrets.token_hex(4)}"
         self._last_heartbeat = 0.0
-        self._db = sqlite3.connect(
-            path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
-        with self._transaction():  # executescript would commit halfway
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
-            if register:
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The connection, opened on first use (and again after a fork); hold ``_lock``."""
+        if self._connection is None:
+            self._connection = _connect(self.path, self._patience)
+            if self._register:
                 self._beat(time.time())
+        return self._connection
 
     # -- what a recorder does with it ---------------------------------------------------------
 
@@ -193,11 +200,9 @@ class Spool:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
-
-    def abandon(self) -> None:
-        """In a forked child: never touch the parent's connection again."""
-        _ABANDONED.append(self._db)
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
     # -- inside ------------------------------------------------------------------------------
 
@@ -230,6 +235,28 @@ class Spool:
         )
 
 
+def _connect(path: str, patience: float) -> sqlite3.Connection:
+    """Open the file in WAL mode with its tables; waits out other processes creating it too
+    (switching to WAL does not wait on a lock by itself), for ``patience`` seconds at most."""
+    deadline = time.monotonic() + patience
+    while True:
+        db = sqlite3.connect(path, timeout=patience, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
+            with _Transaction(db):  # executescript would commit halfway
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            db.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
+            return db
+        except sqlite3.OperationalError as error:
+            db.close()
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.01)
+
+
 class _Transaction:
     """``BEGIN IMMEDIATE`` … ``COMMIT`` (or ``ROLLBACK`` on error): the write lock up front."""
 
@@ -241,6 +268,37 @@ class _Transaction:
 
     def __exit__(self, kind: object, error: object, traceback: object) -> None:
         self._db.execute("ROLLBACK" if error is not None else "COMMIT")
+
+
+_SPOOLS: weakref.WeakSet[Spool] = weakref.WeakSet()
+
+
+def _close_before_fork() -> None:
+    """Hold every spool still, and close its connection: the child must inherit none."""
+    for spool in list(_SPOOLS):
+        spool._lock.acquire()
+        if spool._connection is not None:
+            spool._connection.close()
+            spool._connection = None
+
+
+def _after_fork_in_parent() -> None:
+    for spool in list(_SPOOLS):
+        spool._lock.release()  # its connection reopens on next use
+
+
+def _after_fork_in_child() -> None:
+    for spool in list(_SPOOLS):
+        spool._lock = threading.Lock()
+        spool._new_owner()  # another process: another owner
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=_close_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 def _running(pid: int) -> bool:

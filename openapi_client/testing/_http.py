@@ -332,13 +332,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _create(self, endpoint: Endpoint[Any, Any], body: bytes) -> None:
         """Validate the body with the SDK's request model; answer 201 with the recorded event."""
         try:
-            data = endpoint.request_model.model_validate_json(
+            data = endpoint.request_type.model_validate_json(
                 body or b"{}", by_alias=True, by_name=False
             )
         except pydantic.ValidationError as exc:
             self._send_errors(400, *_validation_errors(exc))
             return
-        self._send_json(201, self._record(endpoint.response_model, data))
+        self._send_json(201, self._record(endpoint.response_type, data))
 
     def _record(self, model: type[ResponseModel], data: RequestModel) -> dict[str, Any]:
         """Make the event of this request from the server's fields and the body's.
