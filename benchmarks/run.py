@@ -4,7 +4,7 @@ Every figure alternates SDK and baseline blocks round by round (the order flips 
 so drift on a shared machine hits both sides alike; each figure reports the median over rounds
 with the range. Run with the venv's python from the repository root:
 
-    python benchmarks/run.py            # full run, about two minutes
+    python benchmarks/run.py            # full run, about five minutes
     python benchmarks/run.py --smoke    # every figure with tiny counts, well under 30 s
     python benchmarks/run.py --json results.json --only wall,cpu
 
@@ -63,11 +63,19 @@ class Sizes:
     import_rounds: int = 15
     thread_rounds: int = 15
     thread_calls: int = 120  # per thread, per block
+    # the EventRecorder's figures (recorder.py)
+    record_block: int = 500  # records timed one by one, then a flush
+    record_blocks: int = 4  # blocks per variant per round
+    slow_events: int = 200  # per block, server +20 ms per answer
+    rate_events: int = 2000  # per block, loopback
+    queued_events: int = 10000  # queued with every worker held
+    queued_rounds: int = 5  # fresh interpreters: the memory figure barely varies
 
     @classmethod
     def smoke(cls) -> Sizes:
         return cls(rounds=3, wall_calls=40, cpu_calls=400, import_rounds=2, thread_rounds=2,
-                   thread_calls=8)  # fmt: skip
+                   thread_calls=8, record_block=20, record_blocks=1, slow_events=8,
+                   rate_events=40, queued_events=200, queued_rounds=1)  # fmt: skip
 
 
 @dataclass
@@ -260,7 +268,7 @@ class CannedTransport:
 
     def send(self, request: HttpRequest, deadline: float) -> RESTResponse:
         answer = self._answers.pop()
-        return RESTResponse(answer, read_body(answer, request.max_bytes, request))
+        return RESTResponse(answer, read_body(answer, request.max_bytes, request), request)
 
     def close(self) -> None:
         self._answers = []
@@ -582,6 +590,17 @@ def figure_threads(sizes: Sizes, log: Callable[[str], None]) -> list[Row]:
     ]  # fmt: skip
 
 
+# -- the EventRecorder's figures live in recorder.py ------------------------------------------
+
+
+def figure_recorder(sizes: Sizes, log: Callable[[str], None]) -> list[Row]:
+    """``EventRecorder`` vs a ``ThreadPoolExecutor`` (recorder.py, which imports this module:
+    hence imported here, when the figure runs)."""
+    import recorder
+
+    return recorder.figures(sizes, log)
+
+
 # -- driver ----------------------------------------------------------------------------------
 
 FIGURES: dict[str, Callable[[Sizes, Callable[[str], None]], list[Row]]] = {
@@ -590,8 +609,9 @@ FIGURES: dict[str, Callable[[Sizes, Callable[[str], None]], list[Row]]] = {
     "import": figure_import,
     "threads": figure_threads,
     "ladder": figure_ladder,
+    "recorder": figure_recorder,
 }
-DEFAULT_FIGURES = ["wall", "cpu", "import", "threads"]
+DEFAULT_FIGURES = ["wall", "cpu", "import", "threads", "recorder"]
 
 
 def _environment() -> dict[str, Any]:
@@ -609,7 +629,7 @@ def _environment() -> dict[str, Any]:
         "pydantic_core": pydantic_core.__version__,
         "loadavg": load,
         "commit": _git("rev-parse", "--short", "HEAD"),
-        "core_changed": bool(_git("status", "--porcelain", "--", "openapi_client")),
+        "core_changed": bool(_git("status", "--porcelain", "--", ":/openapi_client")),
     }
 
 
@@ -684,4 +704,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    sys.modules.setdefault("run", sys.modules[__name__])  # recorder.py's `from run import` gets us
     sys.exit(main())

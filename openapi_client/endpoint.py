@@ -95,18 +95,20 @@ class Endpoint(Generic[RequestT, ResponseT]):
     def validate(self, body: RequestT | dict[str, Any] | None) -> RequestT | None:
         """The body as a checked model (``None`` when it is optional and absent)."""
         model = self.request_model
-        if model is None:
+        if type(body) is dict and model is not None:  # the common case first
+            source: Any = body
+        elif model is None:
             if body is not None:
                 raise ApiTypeError(f"`{self.name}` takes no body")
             return None
-        if body is None:
+        elif body is None:
             if self.body_required:
                 raise ApiValueError(
                     f"Missing the required parameter `{self.body_param}` when calling `{self.name}`"
                 )
             return None
-        if isinstance(body, dict):
-            source: Any = body
+        elif isinstance(body, dict):
+            source = body
         elif isinstance(body, model):
             # Checked again from its fields: model_construct() and model_copy(update=...)
             # build models without validation, and what goes on the wire must be valid.

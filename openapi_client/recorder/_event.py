@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future
 from concurrent.futures._base import PENDING
 from dataclasses import dataclass
@@ -28,38 +29,64 @@ SESSION_INIT = EventKind("session_init", CREATE_SESSION_INIT)
 KINDS: dict[str, EventKind] = {kind.name: kind for kind in (OFFER_DISPLAY, SESSION_INIT)}
 
 
+_WALL_CLOCK_OFFSET = time.time() - time.monotonic()
+"""Turns the monotonic time an event was recorded at into seconds since the epoch."""
+
+
 class RecordedEvent(Future[ResponseT], Generic[RequestT, ResponseT]):
     """What ``record_*`` returns: a future of the response model, and the validated ``request``.
 
     ``result(timeout)`` waits for the API's response (``OfferDisplay`` or ``SessionInit``);
-    ``exception()`` is the SDK error if the event failed or was dropped. The future's lock is
-    made on first use, not per event: most events are never waited on.
+    ``exception()`` is the SDK error if the event failed or was dropped. An event holds three
+    attributes of its own; the future's lock and lists are made on first use, since most
+    events are never waited on (recording one stays a few microseconds).
     """
 
+    # Future's state, as class defaults: an event sets its own only when they change.
+    _state = PENDING
+    _result: Any = None
+    _exception: BaseException | None = None
+    # The recorder's bookkeeping, likewise.
+    _deadline = 0.0
+    _spool_id: int | None = None
+    _started = False
+
     def __init__(self, kind: EventKind, request: RequestT, recorded_at: float) -> None:
-        # Future.__init__ would build a Condition per event; the property below makes it lazily.
-        self._state = PENDING
-        self._result = None
-        self._exception = None
-        self._waiters: list[Any] = []
-        self._done_callbacks: list[Any] = []
-        self.kind = kind.name
-        """``"offer_display"`` or ``"session_init"``."""
+        self._kind = kind
         self.request = request
         """The validated request model (``session_uuid`` is known at once for session inits)."""
-        self.recorded_at = recorded_at
-        """When ``record_*`` took it (seconds since the epoch)."""
-        self._kind = kind
-        self._deadline = 0.0
-        self._spool_id: int | None = None
-        self._started = False
+        self._recorded_at = recorded_at  # time.monotonic()
+
+    @property
+    def kind(self) -> str:
+        """``"offer_display"`` or ``"session_init"``."""
+        return self._kind.name
+
+    @property
+    def recorded_at(self) -> float:
+        """When ``record_*`` took it, in seconds since the epoch."""
+        return self._recorded_at + _WALL_CLOCK_OFFSET
 
     @property
     def _condition(self) -> threading.Condition:  # type: ignore[override]
-        condition: threading.Condition | None = self.__dict__.get("_lazy_condition")
-        if condition is None:  # setdefault is atomic: racing threads get the same Condition
-            condition = self.__dict__.setdefault("_lazy_condition", threading.Condition())
+        condition: threading.Condition = self._lazily("_lazy_condition", threading.Condition)
         return condition
+
+    @property
+    def _waiters(self) -> list[Any]:  # type: ignore[override]
+        waiters: list[Any] = self._lazily("_lazy_waiters", list)
+        return waiters
+
+    @property
+    def _done_callbacks(self) -> list[Any]:
+        callbacks: list[Any] = self._lazily("_lazy_callbacks", list)
+        return callbacks
+
+    def _lazily(self, name: str, make: Any) -> Any:
+        value = self.__dict__.get(name)
+        if value is None:  # setdefault is atomic: racing threads get the same object
+            value = self.__dict__.setdefault(name, make())
+        return value
 
     def __repr__(self) -> str:
         return f"<RecordedEvent {self.kind} state={self._state}>"

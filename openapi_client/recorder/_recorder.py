@@ -115,6 +115,7 @@ class EventRecorder:
         self._on_error = on_error
         self._exit_timeout = float(exit_timeout)
         self._sync = bool(sync)
+        self._memory_only = self._spool_path is None and not self._sync
         self._closed = False
         self._start_fresh()
         _RECORDERS.add(self)
@@ -168,8 +169,23 @@ class EventRecorder:
     def _accept(self, kind: EventKind, model: Any) -> RecordedEvent[Any, Any]:
         if self._closed:
             raise RecorderClosedError("the recorder is closed: it takes no more events")
-        event: RecordedEvent[Any, Any] = RecordedEvent(kind, model, time.time())
-        event._deadline = time.monotonic() + self._delivery_timeout
+        now = time.monotonic()
+        event: RecordedEvent[Any, Any] = RecordedEvent(kind, model, now)
+        event._deadline = now + self._delivery_timeout
+        if self._memory_only and self._queue.qsize() < self._max_queue:  # the common case
+            with self._lock:
+                self._enqueued += 1
+                self._pending += 1
+            self._queue.put(event)
+            if not self._threads:
+                self._start_workers()
+            return event
+        return self._accept_slowly(event, kind, model)
+
+    def _accept_slowly(
+        self, event: RecordedEvent[Any, Any], kind: EventKind, model: Any
+    ) -> RecordedEvent[Any, Any]:
+        """With a spool, in sync mode, or with a full queue."""
         in_memory = self._sync or self._queue.qsize() < self._max_queue
         spool = self._spool if self._spool is not None else self._open_spool()
         with self._lock if not in_memory else _NO_LOCK:
