@@ -13,6 +13,7 @@ from openapi_client.endpoint import Endpoint, ResponseT
 from openapi_client.exceptions import ApiException, ApiResponseValidationError, status_error_class
 from openapi_client.models.api_error import ApiError
 from openapi_client.transport import HttpRequest, RESTResponse
+from openapi_client.validation import location
 
 _JSON = "application/json"
 
@@ -80,6 +81,5 @@ def _is_json(content_type: str) -> bool:
 def _describe_invalid(endpoint: Endpoint[Any, Any], error: ValidationError) -> str:
     problems = []
     for item in error.errors(include_url=False)[:5]:
-        location = ".".join(str(p) for p in item["loc"]) or "(body)"
-        problems.append(f"{location}: {item['msg']}")
+        problems.append(f"{location(item['loc'])}: {item['msg']}")
     return f"response is not a valid {endpoint.response_type.__name__}: " + "; ".join(problems)

@@ -441,9 +441,9 @@ def _snake(body: dict[str, str]) -> dict[str, str]:
 
 def _serve(args: argparse.Namespace) -> int:
     from openapi_client.testing import FakeEngineServer
-    from openapi_client.testing.server import is_loopback_host
+    from openapi_client.validation import is_loopback
 
-    loopback = is_loopback_host(args.host)
+    loopback = is_loopback(args.host)
     if not loopback:  # said before binding, so it shows even when binding fails
         _warn(
             f"--host {args.host} listens beyond this machine: other machines can reach this "

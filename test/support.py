@@ -10,7 +10,6 @@ UUIDs of the request, so a test can tell which answer belongs to which call.
 from __future__ import annotations
 
 import collections
-import contextlib
 import email.message
 import itertools
 import json
@@ -21,11 +20,12 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 
 from openapi_client import ApiClient, Configuration, UIEventsApi
+from openapi_client.testing._loopback import LoopbackHTTPServer
 
 TOKEN = "pk_test_recording_token"
 CREATED_BY = "0f4d9f3e-5d0b-4b8e-9e4f-6c1f2a3b4c5d"
@@ -150,12 +150,12 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server.connection_number(self.request)
 
 
-class RecordingServer(ThreadingHTTPServer):
-    """Records every request; answers from ``enqueue``d responses, else like the API."""
+class RecordingServer(LoopbackHTTPServer):
+    """Records every request; answers from ``enqueue``d responses, else like the API.
 
-    daemon_threads = False  # handler threads are joined in ``stop``
-    request_queue_size = 128  # a burst of concurrent clients must not overflow the backlog
-    block_on_close = True
+    The plumbing (threads, stopping, the register of open connections) is the fake Engine
+    server's own (``openapi_client.testing._loopback``); this adds recording and TLS.
+    """
 
     def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
@@ -164,12 +164,10 @@ class RecordingServer(ThreadingHTTPServer):
         self._requests: list[Recorded] = []
         self._queue: collections.deque[Canned] = collections.deque()
         self._responder: Callable[[Recorded], Canned] | None = None
-        self._connections: dict[int, int] = {}  # id(socket) -> connection number
-        self._open: set[socket.socket] = set()
-        self._numbers = itertools.count(1)
+        self._numbers: dict[int, int] = {}  # id(socket) -> connection number
+        self._counter = itertools.count(1)
         self.connections_opened = 0
         self.errors: list[BaseException] = []
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -179,24 +177,12 @@ class RecordingServer(ThreadingHTTPServer):
         return f"{scheme}://127.0.0.1:{self.server_address[1]}"
 
     def start(self) -> RecordingServer:
-        self._thread = threading.Thread(
-            target=self.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-        self._thread.start()
+        self.start_thread(f"recording-server-{self.server_address[1]}")
         return self
 
     def stop(self) -> None:
         """Stop accepting, hang up every open connection and join all threads."""
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join(5)
-            self._thread = None
-        with self._lock:
-            still_open = list(self._open)
-        for sock in still_open:
-            with contextlib.suppress(OSError):  # already gone
-                sock.shutdown(socket.SHUT_RDWR)
-        self.server_close()  # joins the handler threads (block_on_close)
+        self.stop_serving()
 
     def __enter__(self) -> RecordingServer:
         return self.start()
@@ -220,16 +206,9 @@ class RecordingServer(ThreadingHTTPServer):
             )
         with self._lock:
             self.connections_opened += 1
-            self._connections[id(sock)] = next(self._numbers)
-            self._open.add(sock)
+            self._numbers[id(sock)] = next(self._counter)
             self._lock.notify_all()
         return sock, address
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._lock:
-            self._open.discard(request)
-            self._lock.notify_all()
-        super().shutdown_request(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         error = sys.exc_info()[1]
@@ -241,7 +220,7 @@ class RecordingServer(ThreadingHTTPServer):
 
     def connection_number(self, sock: socket.socket) -> int:
         with self._lock:
-            return self._connections.get(id(sock), 0)
+            return self._numbers.get(id(sock), 0)
 
     def record(self, request: Recorded) -> Canned:
         with self._lock:
@@ -277,16 +256,6 @@ class RecordingServer(ThreadingHTTPServer):
     def requests(self) -> list[Recorded]:
         with self._lock:
             return list(self._requests)
-
-    @property
-    def open_connections(self) -> int:
-        with self._lock:
-            return len(self._open)
-
-    def wait_open_connections_at_most(self, count: int, timeout: float = 5.0) -> bool:
-        """Wait until no more than ``count`` connections are open; False if it did not happen."""
-        with self._lock:
-            return self._lock.wait_for(lambda: len(self._open) <= count, timeout)
 
 
 def make_client(server: RecordingServer, **settings: Any) -> ApiClient:

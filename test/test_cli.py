@@ -11,12 +11,10 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from samples import LEAD, OFFER, RATE_TABLE
 
 from openapi_client.testing import FakeEngineServer
 
-LEAD = "f914eb07-a64f-51d8-b882-ff508a8c5c81"
-RATE_TABLE = "952a1184-d369-5958-9a0f-bec903e11c48"
-OFFER = "3426f971-1aa5-5cb0-91a9-cf2edcfa5dfa"
 OFFER_ARGS = ["--lead-uuid", LEAD, "--rate-table-uuid", RATE_TABLE, "--offer-uuid", OFFER]
 
 

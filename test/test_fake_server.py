@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import urllib3
+from samples import LEAD, OFFER, OFFER_BODY, RATE_TABLE
 
 from openapi_client.models import OfferDisplay, SessionInit
 from openapi_client.testing import TRANSPARENT_GIF, FakeEngineServer, RecordedRequest
@@ -30,10 +31,6 @@ pytest_plugins = ["pytester"]
 TOKEN = "pk_test_123"
 SESSION_INITS = "/uiEvent/sessionInits"
 OFFER_DISPLAYS = "/uiEvent/offerDisplays"
-LEAD = "f914eb07-a64f-51d8-b882-ff508a8c5c81"
-RATE_TABLE = "952a1184-d369-5958-9a0f-bec903e11c48"
-OFFER = "3426f971-1aa5-5cb0-91a9-cf2edcfa5dfa"
-OFFER_BODY = {"leadUuid": LEAD, "rateTableUuid": RATE_TABLE, "offerUuid": OFFER}
 PIXEL = f"{OFFER_DISPLAYS}/{LEAD}/{RATE_TABLE}/{OFFER}/pixel.gif"
 
 

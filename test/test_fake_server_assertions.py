@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import urllib3
+from samples import LEAD, OFFER, RATE_TABLE
 
 from openapi_client import (
     OfferDisplayCreateData,
@@ -23,9 +24,6 @@ from openapi_client.testing import CLIENT_TOKEN, FakeEngineServer, RecordedReque
 
 pytest_plugins = ["pytester"]
 
-LEAD = "f914eb07-a64f-51d8-b882-ff508a8c5c81"
-RATE_TABLE = "952a1184-d369-5958-9a0f-bec903e11c48"
-OFFER = "3426f971-1aa5-5cb0-91a9-cf2edcfa5dfa"
 OTHER_OFFER = "5b0f1f4e-8b3c-4d7a-9a51-2f3f0c9d7e11"
 SESSION = "820cc28f-ae99-55a5-a364-6353efd4a48b"
 

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from samples import LEAD, OFFER, OFFER_BODY
 
 from openapi_client import (
     ApiConnectionError,
@@ -25,10 +26,6 @@ from openapi_client import (
 from openapi_client.testing import FakeEngineServer
 
 ITERATIONS = 200
-LEAD = "f914eb07-a64f-51d8-b882-ff508a8c5c81"
-RATE_TABLE = "952a1184-d369-5958-9a0f-bec903e11c48"
-OFFER = "3426f971-1aa5-5cb0-91a9-cf2edcfa5dfa"
-OFFER_BODY = {"leadUuid": LEAD, "rateTableUuid": RATE_TABLE, "offerUuid": OFFER}
 
 
 @pytest.fixture

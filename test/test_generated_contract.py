@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from faultserver import FaultServers, trickle_status_line
 from pydantic import SecretStr
+from samples import LEAD, OFFER, RATE_TABLE
 from support import Canned, Recorded, RecordingServer
 
 import openapi_client
@@ -51,9 +52,6 @@ from ui_events_api import UIEventsApi as GeneratedUIEventsApi
 
 TOKEN = "pk_test_generated_contract"
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.02)
-LEAD = "f914eb07-a64f-51d8-b882-ff508a8c5c81"
-RATE_TABLE = "952a1184-d369-5958-9a0f-bec903e11c48"
-OFFER = "3426f971-1aa5-5cb0-91a9-cf2edcfa5dfa"
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+from samples import LEAD, OFFER, OFFER_BODY, RATE_TABLE
 from support import TOKEN, RecordingServer
 
 from openapi_client import (
@@ -18,11 +19,6 @@ from openapi_client import (
     OpenApiException,
     UIEventsApi,
 )
-
-LEAD = "f914eb07-a64f-51d8-b882-ff508a8c5c81"
-RATE_TABLE = "952a1184-d369-5958-9a0f-bec903e11c48"
-OFFER = "3426f971-1aa5-5cb0-91a9-cf2edcfa5dfa"
-OFFER_BODY = {"leadUuid": LEAD, "rateTableUuid": RATE_TABLE, "offerUuid": OFFER}
 
 
 @pytest.fixture

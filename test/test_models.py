@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from samples import LEAD
 
 from openapi_client.models import (
     ApiError,
@@ -22,8 +23,6 @@ from openapi_client.models import (
     SessionInitCreateData,
 )
 from openapi_client.models._base import Model
-
-LEAD = "f914eb07-a64f-51d8-b882-ff508a8c5c81"
 
 uuids = st.uuids().map(str)
 # A UUID as a caller might give it: canonical, uppercase, or a uuid.UUID instance.

@@ -6,12 +6,9 @@ import html
 import uuid
 
 import pytest
+from samples import LEAD, OFFER, RATE_TABLE
 
 from openapi_client import ApiClient, Configuration, UIEventsApi
-
-LEAD = "f914eb07-a64f-51d8-b882-ff508a8c5c81"
-RATE_TABLE = "952a1184-d369-5958-9a0f-bec903e11c48"
-OFFER = "3426f971-1aa5-5cb0-91a9-cf2edcfa5dfa"
 
 
 def img_tag(host: str = "https://api.engine.tech") -> str:

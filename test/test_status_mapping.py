@@ -8,6 +8,7 @@ from http import HTTPStatus
 from typing import Any
 
 import pytest
+from samples import LEAD
 from support import RecordingServer
 
 from openapi_client import (
@@ -25,7 +26,6 @@ from openapi_client import (
 )
 from openapi_client.models import ApiError
 
-LEAD = "f914eb07-a64f-51d8-b882-ff508a8c5c81"
 OFFER_BODY = {"leadUuid": LEAD, "rateTableUuid": LEAD, "offerUuid": LEAD}
 ERRORS: list[dict[str, Any]] = [
     {"attribute": "leadUuid", "type": "invalid", "message": "is not a known lead",

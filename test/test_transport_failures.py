@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from samples import LEAD
 from support import TOKEN
 
 from openapi_client import (
@@ -23,8 +24,6 @@ from openapi_client import (
     RetryPolicy,
     UIEventsApi,
 )
-
-LEAD = "f914eb07-a64f-51d8-b882-ff508a8c5c81"
 
 
 class RawServer:

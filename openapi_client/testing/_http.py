@@ -10,19 +10,16 @@ import collections
 import contextlib
 import dataclasses
 import hmac
-import ipaddress
 import json
 import logging
 import re
-import selectors
 import socket
-import socketserver
 import struct
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Final, TypeAlias, cast
 
 import pydantic
@@ -32,7 +29,9 @@ from openapi_client.api.ui_events_api import CREATE_OFFER_DISPLAY, CREATE_SESSIO
 from openapi_client.endpoint import Endpoint
 from openapi_client.models import ApiError, OfferDisplay, OfferDisplayCreateData, SessionInit
 from openapi_client.models._base import UUID_RE, RequestModel, ResponseModel
+from openapi_client.testing._loopback import LoopbackHTTPServer
 from openapi_client.testing._recorded import Event, RecordedRequest, bearer_token, digest_token
+from openapi_client.validation import location
 
 _log = logging.getLogger("openapi_client.testing")
 
@@ -43,7 +42,6 @@ ENDPOINTS: Final[dict[str, Endpoint[Any, Any]]] = {
 _PIXEL_PATH_RE: Final = re.compile(r"^/uiEvent/offerDisplays/([^/]+)/([^/]+)/([^/]+)/pixel\.gif$")
 
 _QUERY_RE: Final = re.compile(r"\?[^\s\"]*")
-JOIN_TIMEOUT_SECONDS: Final = 5.0
 
 
 def _transparent_gif() -> bytes:
@@ -171,7 +169,7 @@ def _validation_errors(exc: pydantic.ValidationError) -> list[ApiError]:
     """The model's validation errors as the API's error array, one item per problem."""
     errors = []
     for item in exc.errors(include_url=False, include_input=False):
-        attribute = ".".join(str(part) for part in item["loc"]) or None
+        attribute = location(item["loc"]) if item["loc"] else None
         template = _ERROR_MESSAGES.get(item["type"])
         message = template.format(attribute=attribute) if template else item["msg"]
         context = item.get("ctx")
@@ -385,106 +383,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-class Server(ThreadingHTTPServer):
-    """The stdlib threading server, plus a register of open connections so stop() can end them."""
-
-    daemon_threads = True
-    request_queue_size = 128  # a burst of concurrent clients must not wait for SYN retries
+class Server(LoopbackHTTPServer):
+    """The fake's HTTP server: its handlers share ``state``."""
 
     def __init__(
         self, address: tuple[str, int], family: socket.AddressFamily, state: State
     ) -> None:
-        self.address_family = family
         self.state = state
-        self._connections_lock = threading.Lock()
-        self._connections: dict[socket.socket, threading.Thread] = {}
-        # stop() writes a byte here to wake the accept loop at once (no polling interval).
-        self._wake_reader, self._wake_writer = socket.socketpair()
-        try:
-            super().__init__(address, _Handler)
-        except BaseException:
-            self._wake_reader.close()
-            self._wake_writer.close()
-            raise
-        self.socket.setblocking(False)  # accept() must not hang if a connection vanished
-
-    def serve(self) -> None:
-        """Accept connections until :meth:`wake` is called after ``state.stopping`` is set.
-
-        ``serve_forever`` would notice a shutdown only at its next poll; this loop sleeps in
-        ``select`` on the listening socket and on a wake-up socket, so stopping is immediate.
-        """
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.socket, selectors.EVENT_READ)
-            selector.register(self._wake_reader, selectors.EVENT_READ)
-            while not self.state.stopping.is_set():
-                ready = {key.fileobj for key, _ in selector.select()}
-                if self.socket in ready and not self.state.stopping.is_set():
-                    self._accept()
-
-    def _accept(self) -> None:
-        try:
-            request, client_address = self.get_request()
-        except OSError:  # nothing to accept after all (BlockingIOError) or the peer left
-            return
-        request.setblocking(True)
-        try:
-            self.process_request(request, client_address)
-        except Exception:
-            self.handle_error(request, client_address)
-            self.shutdown_request(request)
-
-    def wake(self) -> None:
-        """Wake :meth:`serve` so that it sees ``state.stopping``."""
-        with contextlib.suppress(OSError):  # the buffer is full of wake-ups already
-            self._wake_writer.send(b"\0")
-
-    def server_close(self) -> None:
-        super().server_close()
-        self._wake_reader.close()
-        self._wake_writer.close()
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind would resolve a host name for the address (slow, useless here).
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(
-            target=self.process_request_thread,
-            args=(request, client_address),
-            name=f"fake-engine-conn-{client_address}",
-            daemon=True,
-        )
-        with self._connections_lock:
-            self._connections[request] = thread
-        thread.start()
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.pop(request, None)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        _log.debug("error while answering %s", client_address, exc_info=True)
-
-    def close_connections(self) -> None:
-        """Hang up every open connection and wait for its thread to finish."""
-        with self._connections_lock:
-            connections = list(self._connections.items())
-        for sock, _ in connections:
-            with contextlib.suppress(OSError):  # already closed by the peer or its handler
-                sock.shutdown(socket.SHUT_RDWR)
-        for _, thread in connections:
-            thread.join(JOIN_TIMEOUT_SECONDS)
-
-
-def is_loopback_host(host: str) -> bool:
-    """Whether binding ``host`` keeps the server on this machine (``localhost``, 127/8, ``::1``)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        super().__init__(address, _Handler, family, stopping=state.stopping)

@@ -30,14 +30,12 @@ from openapi_client.testing._expect import Expected, recorded_mismatch, token_mi
 from openapi_client.testing._http import (
     DROP,
     ENDPOINTS,
-    JOIN_TIMEOUT_SECONDS,
     TRANSPARENT_GIF,
     Failure,
     RequestCallback,
     Server,
     State,
     errors_body,
-    is_loopback_host,
 )
 from openapi_client.testing._recorded import (
     PLURALS,
@@ -47,6 +45,7 @@ from openapi_client.testing._recorded import (
     describe_event,
     event_model,
 )
+from openapi_client.validation import is_loopback
 
 if TYPE_CHECKING:
     from openapi_client.api_client import ApiClient
@@ -56,7 +55,6 @@ __all__ = [
     "TRANSPARENT_GIF",
     "FakeEngineServer",
     "RecordedRequest",
-    "is_loopback_host",
 ]
 
 CLIENT_TOKEN: Final = "pk_test_fake_engine"
@@ -112,7 +110,7 @@ class FakeEngineServer:
         allow_non_loopback: bool = False,
         on_request: RequestCallback | None = None,
     ) -> None:
-        if not allow_non_loopback and not is_loopback_host(host):
+        if not allow_non_loopback and not is_loopback(host):
             raise ValueError(
                 f"FakeEngineServer binds loopback addresses only, not {host!r}; "
                 "pass allow_non_loopback=True to expose it"
@@ -127,7 +125,6 @@ class FakeEngineServer:
         self._port = port
         self._state = State(token, max_body_bytes, on_request)
         self._server: Server | None = None
-        self._thread: threading.Thread | None = None
         self._lifecycle_lock = threading.Lock()
         self._stopped = False
 
@@ -142,28 +139,17 @@ class FakeEngineServer:
                 return self
             family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
             server = Server((self._host, self._port), family, self._state)
-            thread = threading.Thread(
-                target=server.serve,
-                name=f"fake-engine-{server.server_address[1]}",
-                daemon=True,
-            )
-            thread.start()
-            self._server, self._thread = server, thread
+            server.start_thread(f"fake-engine-{server.server_address[1]}")
+            self._server = server
         return self
 
     def stop(self) -> None:
         """Stop serving, hang up open connections, close the socket; safe to call twice."""
         with self._lifecycle_lock:
             self._stopped = True
-            server, thread = self._server, self._thread
-            self._server = self._thread = None
-            if server is None or thread is None:
-                return
-            self._state.stopping.set()  # wakes delayed answers
-            server.wake()
-            thread.join(JOIN_TIMEOUT_SECONDS)
-            server.close_connections()
-            server.server_close()
+            server, self._server = self._server, None
+            if server is not None:
+                server.stop_serving()  # sets state.stopping: delayed answers end too
 
     def __enter__(self) -> Self:
         return self.start()
