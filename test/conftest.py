@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))  # so tests can `import support`
 
 from faultserver import FaultServers
+from recorder_support import Recorders
 from support import RecordingServer, make_client
 
 from openapi_client import ApiClient, Configuration, UIEventsApi
@@ -30,6 +32,22 @@ def servers() -> Iterator[FaultServers]:
     started = FaultServers()
     yield started
     started.stop_all()
+
+
+@pytest.fixture
+def recorders() -> Iterator[Recorders]:
+    """Make ``EventRecorder``s with ``recorders(url, **options)``; all closed after the test."""
+    made = Recorders()
+    yield made
+    made.close_all()
+
+
+@pytest.fixture
+def release() -> Iterator[threading.Event]:
+    """Lets ``held`` requests through; set at teardown too, so nothing stays held."""
+    event = threading.Event()
+    yield event
+    event.set()
 
 
 @pytest.fixture

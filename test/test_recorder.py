@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -35,8 +35,17 @@ from faultserver import (
     reset,
     reset_mid_body,
 )
+from recorder_support import (
+    TOKEN,
+    WAIT,
+    Failures,
+    Recorders,
+    failures_into,
+    offer,
+    recorder_threads,
+    wait_until,
+)
 
-from openapi_client import ApiClient, Configuration, EventRecorder, RetryPolicy
 from openapi_client.exceptions import (
     ApiConnectionError,
     ApiException,
@@ -47,7 +56,6 @@ from openapi_client.exceptions import (
     ConflictException,
     ForbiddenException,
     NotFoundException,
-    OpenApiException,
     ServiceException,
     UnauthorizedException,
     UnprocessableEntityException,
@@ -56,83 +64,11 @@ from openapi_client.models import OfferDisplay, SessionInit
 from openapi_client.recorder import RecordedEvent
 from openapi_client.testing.server import FakeEngineServer
 
-FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05)
-TOKEN = "pk_test_recorder_delivery"
-WAIT = 10.0
-"""Upper bound on any wait for an outcome that should come in milliseconds."""
-
-Failures = list[tuple[RecordedEvent[Any, Any], OpenApiException]]
-
-
-def offer() -> dict[str, str]:
-    """An offer display body with its own UUIDs (the offerUuid tells events apart)."""
-    return {
-        "leadUuid": str(uuid.uuid4()),
-        "rateTableUuid": str(uuid.uuid4()),
-        "offerUuid": str(uuid.uuid4()),
-    }
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
-    """Wait for ``condition`` (state another thread changes) to hold; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        pause.wait(0.005)
-
-
-def assert_stats_add_up(recorder: EventRecorder) -> None:
-    """Without a spool every event accepted is sent, failed, dropped or still pending."""
-    s = recorder.stats()
-    assert s.enqueued == s.sent + s.failed + s.dropped + s.pending, s
-
-
-class Recorders:
-    """Makes recorders (each with its own client) and closes them all after the test."""
-
-    def __init__(self) -> None:
-        self._made: list[tuple[EventRecorder, ApiClient]] = []
-
-    def __call__(
-        self, url: str, *, token: str = TOKEN, timeout: Any = (2.0, 5.0), **options: Any
-    ) -> EventRecorder:
-        client = ApiClient(
-            Configuration(host=url, access_token=token, retries=FAST, timeout=timeout)
-        )
-        recorder = EventRecorder(client, **options)
-        self._made.append((recorder, client))
-        return recorder
-
-    def close_all(self) -> None:
-        for recorder, client in self._made:
-            recorder.close(timeout=0.5)
-            client.close()
-
 
 @pytest.fixture
 def engine() -> Iterator[FakeEngineServer]:
     with FakeEngineServer(token=TOKEN) as server:
         yield server
-
-
-@pytest.fixture
-def recorders() -> Iterator[Recorders]:
-    made = Recorders()
-    yield made
-    made.close_all()
-
-
-def failures_into(
-    failures: Failures,
-) -> Callable[[RecordedEvent[Any, Any], OpenApiException], None]:
-    lock = threading.Lock()
-
-    def on_error(event: RecordedEvent[Any, Any], error: OpenApiException) -> None:
-        with lock:
-            failures.append((event, error))
-
-    return on_error
 
 
 def statuses(engine: FakeEngineServer) -> list[int | None]:
@@ -478,10 +414,6 @@ def test_session_init_with_a_uuid_keeps_it(engine: FakeEngineServer, recorders: 
 
 
 # -- sync=True -------------------------------------------------------------------------------------
-
-
-def recorder_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith("openapi_client-recorder")}
 
 
 def test_sync_delivers_before_returning(engine: FakeEngineServer, recorders: Recorders) -> None:

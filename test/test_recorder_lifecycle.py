@@ -10,7 +10,7 @@ import concurrent.futures
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,19 @@ from faultserver import (
     held,
     refused_url,
 )
+from recorder_support import (
+    FAST,
+    TOKEN,
+    WAIT,
+    Failures,
+    Recorders,
+    assert_stats_add_up,
+    failures_into,
+    offer,
+    recorder_threads,
+)
 
-from openapi_client import ApiClient, Configuration, EventRecorder, RetryPolicy
+from openapi_client import ApiClient, Configuration, EventRecorder
 from openapi_client.exceptions import (
     ApiConnectionError,
     ApiTypeError,
@@ -36,82 +47,11 @@ from openapi_client.models import OfferDisplay, OfferDisplayCreateData
 from openapi_client.recorder import RecordedEvent
 from openapi_client.testing.server import FakeEngineServer
 
-FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05)
-TOKEN = "pk_test_recorder_lifecycle"
-WAIT = 10.0
-
-Failures = list[tuple[RecordedEvent[Any, Any], OpenApiException]]
-
-
-def offer() -> dict[str, str]:
-    return {
-        "leadUuid": str(uuid.uuid4()),
-        "rateTableUuid": str(uuid.uuid4()),
-        "offerUuid": str(uuid.uuid4()),
-    }
-
-
-def recorder_threads() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith("openapi_client-recorder-")}
-
-
-def assert_stats_add_up(recorder: EventRecorder) -> None:
-    """Without a spool every event accepted is sent, failed, dropped or still pending."""
-    s = recorder.stats()
-    assert s.enqueued == s.sent + s.failed + s.dropped + s.pending, s
-
-
-class Recorders:
-    """Makes recorders (each with its own client) and closes them all after the test."""
-
-    def __init__(self) -> None:
-        self._made: list[tuple[EventRecorder, ApiClient]] = []
-
-    def __call__(self, url: str, *, token: str = TOKEN, **options: Any) -> EventRecorder:
-        client = ApiClient(
-            Configuration(host=url, access_token=token, retries=FAST, timeout=(2.0, 5.0))
-        )
-        recorder = EventRecorder(client, **options)
-        self._made.append((recorder, client))
-        return recorder
-
-    def close_all(self) -> None:
-        for recorder, client in self._made:
-            recorder.close(timeout=0.5)
-            client.close()
-
 
 @pytest.fixture
 def engine() -> Iterator[FakeEngineServer]:
     with FakeEngineServer(token=TOKEN) as server:
         yield server
-
-
-@pytest.fixture
-def recorders() -> Iterator[Recorders]:
-    made = Recorders()
-    yield made
-    made.close_all()
-
-
-@pytest.fixture
-def release() -> Iterator[threading.Event]:
-    """Lets ``held`` requests through; set at teardown too, so nothing stays held."""
-    event = threading.Event()
-    yield event
-    event.set()
-
-
-def failures_into(
-    failures: Failures,
-) -> Callable[[RecordedEvent[Any, Any], OpenApiException], None]:
-    lock = threading.Lock()
-
-    def on_error(event: RecordedEvent[Any, Any], error: OpenApiException) -> None:
-        with lock:
-            failures.append((event, error))
-
-    return on_error
 
 
 # -- worker threads ------------------------------------------------------------------------------

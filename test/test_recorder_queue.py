@@ -16,8 +16,6 @@ import re
 import socket
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,99 +23,29 @@ import pytest
 from faultserver import (
     Behaviour,
     Connection,
-    FaultServer,
     FaultServers,
     answer,
     created_for_path,
     held,
     refused_url,
 )
+from recorder_support import (
+    TOKEN,
+    WAIT,
+    Failures,
+    Recorders,
+    failures_into,
+    offer,
+    offer_uuids,
+    offer_uuids_received,
+    wait_until,
+)
 
-from openapi_client import ApiClient, Configuration, EventRecorder, RetryPolicy
+from openapi_client import EventRecorder
 from openapi_client.exceptions import OpenApiException, RecorderFullError
 from openapi_client.models import OfferDisplay
 from openapi_client.recorder import RecordedEvent, RecorderStats
 from openapi_client.testing.server import FakeEngineServer
-
-FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.05)
-TOKEN = "pk_test_recorder_queue"
-WAIT = 10.0
-
-Failures = list[tuple[RecordedEvent[Any, Any], OpenApiException]]
-
-
-def offer() -> dict[str, str]:
-    return {
-        "leadUuid": str(uuid.uuid4()),
-        "rateTableUuid": str(uuid.uuid4()),
-        "offerUuid": str(uuid.uuid4()),
-    }
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> None:
-    """Wait for ``condition`` (state another thread changes) to hold; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        pause.wait(0.005)
-
-
-class Recorders:
-    """Makes recorders (each with its own client) and closes them all after the test."""
-
-    def __init__(self) -> None:
-        self._made: list[tuple[EventRecorder, ApiClient]] = []
-
-    def __call__(self, url: str, **options: Any) -> EventRecorder:
-        client = ApiClient(
-            Configuration(host=url, access_token=TOKEN, retries=FAST, timeout=(2.0, 5.0))
-        )
-        recorder = EventRecorder(client, **options)
-        self._made.append((recorder, client))
-        return recorder
-
-    def close_all(self) -> None:
-        for recorder, client in self._made:
-            recorder.close(timeout=0.5)
-            client.close()
-
-
-@pytest.fixture
-def recorders() -> Iterator[Recorders]:
-    made = Recorders()
-    yield made
-    made.close_all()
-
-
-@pytest.fixture
-def release() -> Iterator[threading.Event]:
-    """Lets ``held`` requests through; set at teardown too, so nothing stays held."""
-    event = threading.Event()
-    yield event
-    event.set()
-
-
-def failures_into(
-    failures: Failures,
-) -> Callable[[RecordedEvent[Any, Any], OpenApiException], None]:
-    lock = threading.Lock()
-
-    def on_error(event: RecordedEvent[Any, Any], error: OpenApiException) -> None:
-        with lock:
-            failures.append((event, error))
-
-    return on_error
-
-
-def offer_uuids_received(server: FaultServer) -> collections.Counter[str]:
-    """offerUuids of the requests the server answered in full, with how often each came."""
-    return collections.Counter(json.loads(r.body)["offerUuid"] for r in server.processed)
-
-
-def offer_uuids(events: list[RecordedEvent[Any, Any]]) -> collections.Counter[str]:
-    return collections.Counter(event.request.offer_uuid for event in events)
-
 
 # -- a full queue --------------------------------------------------------------------------------
 
