@@ -65,7 +65,7 @@ environment variables:
 
 exit codes:
   0    success
-  1    the API or the network failed (an error status after the retries, no answer)
+  1    the API or the network failed (an error status after the retries, no response)
   2    bad usage or input (unknown option, not a UUID, no token); nothing was sent
   130  interrupted (Ctrl-C); serve stops with 0
 """

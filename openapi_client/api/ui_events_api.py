@@ -80,7 +80,7 @@ class UIEventsApi:
         offer_display_create_data: OfferDisplayBody | None = None,
         **options: Unpack[RequestOptions],
     ) -> urllib3.BaseHTTPResponse:
-        """``create_offer_display`` returning urllib3's unread answer (status not checked)."""
+        """``create_offer_display`` returning urllib3's unread response (status not checked)."""
         return self.api_client.call_raw(CREATE_OFFER_DISPLAY, offer_display_create_data, options)
 
     # -- POST /uiEvent/sessionInits ------------------------------------------------------------
@@ -106,7 +106,7 @@ class UIEventsApi:
         session_init_create_data: SessionInitBody = None,
         **options: Unpack[RequestOptions],
     ) -> urllib3.BaseHTTPResponse:
-        """``create_session_init`` returning urllib3's unread answer (status not checked)."""
+        """``create_session_init`` returning urllib3's unread response (status not checked)."""
         return self.api_client.call_raw(CREATE_SESSION_INIT, session_init_create_data, options)
 
     # -- GET /uiEvent/offerDisplays/{leadUuid}/{rateTableUuid}/{offerUuid}/pixel.gif ----------

@@ -1,4 +1,4 @@
-"""Answer of ``POST /uiEvent/offerDisplays``."""
+"""Response of ``POST /uiEvent/offerDisplays``."""
 
 from datetime import datetime
 

@@ -1,4 +1,4 @@
-"""Answer of ``POST /uiEvent/sessionInits``."""
+"""Response of ``POST /uiEvent/sessionInits``."""
 
 from datetime import datetime
 

@@ -1,5 +1,5 @@
 """The recorder's shared view of the API's health: send freely while it answers; when it does
-not, every worker waits, then one probe at a time goes out until an answer comes back."""
+not, every worker waits, then one probe at a time goes out until a response comes back."""
 
 from __future__ import annotations
 

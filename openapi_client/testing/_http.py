@@ -1,7 +1,7 @@
 """The HTTP side of the fake Engine server: routes, request handling, faults, shared state.
 
 ``FakeEngineServer`` (``server.py``) owns one ``Server`` and one ``State``; this module answers
-the requests. A request is stored, with its status and its event, before its answer is sent.
+the requests. A request is stored, with its status and its event, before its response is sent.
 """
 
 from __future__ import annotations
@@ -58,12 +58,12 @@ def _transparent_gif() -> bytes:
 
 
 TRANSPARENT_GIF: Final = _transparent_gif()
-"""The body of every pixel answer."""
+"""The body of every pixel response."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Failure:
-    """A canned answer queued by ``fail_next``."""
+    """A canned response queued by ``fail_next``."""
 
     status: int
     body: bytes
@@ -85,8 +85,8 @@ class State:
     """Everything the handler threads share, behind one lock.
 
     A request is counted ``in_flight`` from its arrival until it is finished; finishing it
-    stores the request and its event together, under the lock, before the answer is sent.
-    So whoever sees the request (a waiter, or the client holding the answer) sees all of it.
+    stores the request and its event together, under the lock, before the response is sent.
+    So whoever sees the request (a waiter, or the client holding the response) sees all of it.
     """
 
     def __init__(
@@ -190,7 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
     _body: bytes
     _event: Event | None
     _finished: RecordedRequest | None
-    # Write each answer in one send (headers and body buffered together) without Nagle's
+    # Write each response in one send (headers and body buffered together) without Nagle's
     # delay, so that keep-alive clients never wait on delayed ACKs.
     wbufsize = -1
     disable_nagle_algorithm = True
@@ -222,14 +222,14 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self._answer()
         finally:
-            # No answer was sent when nothing finished the request: a drop, a stop, an error.
+            # No response was sent when nothing finished the request: a drop, a stop, an error.
             finished = self._finished if self._finished is not None else self._finish(None)
-            with contextlib.suppress(OSError, ValueError):  # answer first, then the report
+            with contextlib.suppress(OSError, ValueError):  # response first, then the report
                 self.wfile.flush()
             state.report(finished)
 
     def _finish(self, status: int | None) -> RecordedRequest:
-        """Store the request with its outcome and event; called once, before the answer goes out."""
+        """Store the request with its outcome and event; called once, before the response goes out."""
         token = bearer_token(self.headers.get("Authorization", ""))
         request = RecordedRequest(
             self.command,
@@ -310,7 +310,7 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         if isinstance(fault, Failure):
             self._send(fault.status, fault.body, list(fault.headers))
-        else:  # a drop: hang up without a byte of answer
+        else:  # a drop: hang up without a byte of response
             self.close_connection = True
         return False
 
@@ -341,7 +341,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _record(self, model: type[ResponseModel], data: RequestModel) -> dict[str, Any]:
         """Make the event of this request from the server's fields and the body's.
 
-        A field the answer requires that the body left out (a session's ``sessionUuid``) is
+        A field the response requires that the body left out (a session's ``sessionUuid``) is
         made here, as the API makes it. The event is stored with the request, by ``_finish``.
         """
         fields = self._state.new_event_fields()
@@ -370,7 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, errors_body(*errors), all_headers)
 
     def _send(self, status: int, body: bytes, headers: list[tuple[str, str]]) -> None:
-        self._finish(status)  # visible to waiters and readers before the client has the answer
+        self._finish(status)  # visible to waiters and readers before the client has the response
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)

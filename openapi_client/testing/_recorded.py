@@ -1,4 +1,4 @@
-"""What the fake keeps of each request: the request, its answer's status, the event it stored.
+"""What the fake keeps of each request: the request, its response's status, the event it stored.
 
 The bearer token itself is never kept: only a keyed digest of it, which can tell whether a
 given token was the one sent (``RecordedRequest.token_matches``) and nothing else.
@@ -91,7 +91,7 @@ class RecordedRequest:
         The query string is left out (a credential may travel there); no header is shown.
         """
         path = self.path.split("?", 1)[0] + ("?..." if "?" in self.path else "")
-        status = "no answer" if self.status is None else str(self.status)
+        status = "no response" if self.status is None else str(self.status)
         return f"{self.method} {path} -> {status}, {describe_event(self.event)}"
 
 

@@ -81,19 +81,19 @@ class FakeEngineServer:
 
     Bodies must come with ``Content-Length``: one over ``max_body_bytes`` gets 413 without
     being read, and a body sent with ``Transfer-Encoding`` (chunked) gets 411 Length Required.
-    Both close the connection. Error answers are JSON arrays of ``ApiError``.
+    Both close the connection. Error responses are JSON arrays of ``ApiError``.
 
     Every request is recorded in :attr:`requests` once the fake is done with it, with its
     status and the event it stored (``Authorization`` redacted; :meth:`assert_token` checks
     the token), including failed and refused ones; only successful creations reach
     :attr:`session_inits` and :attr:`offer_displays`. A request, its status and its event
-    become visible together, before the client receives the answer. Faults queued by
+    become visible together, before the client receives the response. Faults queued by
     :meth:`fail_next`, :meth:`delay_next` and :meth:`drop_next` apply, in order, to the next
     requests that reach an API route with the right method (the two POSTs and the pixel); a
     delay and a failure or drop may combine.
 
     ``on_request``, when given, is called with each finished :class:`RecordedRequest` (in
-    the thread that answered it, after the answer was sent); an exception it raises is
+    the thread that answered it, after the response was sent); an exception it raises is
     logged and otherwise ignored.
 
     The server only binds loopback addresses unless ``allow_non_loopback=True``; it logs to
@@ -149,7 +149,7 @@ class FakeEngineServer:
             self._stopped = True
             server, self._server = self._server, None
             if server is not None:
-                server.stop_serving()  # sets state.stopping: delayed answers end too
+                server.stop_serving()  # sets state.stopping: delayed responses end too
 
     def __enter__(self) -> Self:
         return self.start()
@@ -401,7 +401,7 @@ class FakeEngineServer:
     def delay_next(self, seconds: float, times: int = 1) -> None:
         """Wait ``seconds`` before answering each of the next ``times`` API requests.
 
-        The wait ends early, without an answer, when the server stops.
+        The wait ends early, without a response, when the server stops.
         """
         if seconds < 0:
             raise ValueError(f"seconds must not be negative, not {seconds}")
