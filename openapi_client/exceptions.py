@@ -1,7 +1,7 @@
 """Every error the SDK raises, as one tree. This module imports nothing else of the package.
 
 OpenApiException
-├── ApiTypeError, ApiValueError, ApiKeyError, ApiAttributeError   bad input, found before sending
+├── ApiTypeError, ApiValueError, ApiAttributeError                bad input, found before sending
 ├── RecorderError                                                 the background recorder refused an event
 │   ├── RecorderClosedError                                       ... because it was closed
 │   └── RecorderFullError                                         ... because its queue was full
@@ -58,8 +58,6 @@ class _InputError(OpenApiException):
         self,
         msg: str,
         path_to_item: PathToItem | None = None,
-        valid_classes: tuple[type, ...] | None = None,
-        key_type: bool | None = None,
         *,
         problems: Sequence[Problem] = (),
     ) -> None:
@@ -68,8 +66,6 @@ class _InputError(OpenApiException):
         if path_to_item is None and self.problems:
             path_to_item = self.problems[0].path
         self.path_to_item = list(path_to_item) if path_to_item else None
-        self.valid_classes = valid_classes
-        self.key_type = key_type
         if self.path_to_item and not self.problems:
             msg = f"{msg} at {render_path(self.path_to_item)}"
         super().__init__(msg)
@@ -85,13 +81,6 @@ class ApiValueError(_InputError, ValueError):
 
 class ApiAttributeError(_InputError, AttributeError):
     """An attribute that does not exist was set or asked for."""
-
-
-class ApiKeyError(_InputError, KeyError):
-    """A key that does not exist was asked for."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
 
 
 class RecorderError(OpenApiException):
@@ -282,7 +271,6 @@ __all__ = [
     "ApiAttributeError",
     "ApiConnectionError",
     "ApiException",
-    "ApiKeyError",
     "ApiResponseValidationError",
     "ApiStatusError",
     "ApiTimeoutError",

@@ -33,7 +33,6 @@ TOP_LEVEL = [
     "ApiException",
     "ApiTypeError",
     "ApiValueError",
-    "ApiKeyError",
     "ApiAttributeError",
     "ApiConnectionError",
     "ApiTimeoutError",
