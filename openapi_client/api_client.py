@@ -25,9 +25,7 @@ import urllib3
 
 from openapi_client import _logs
 from openapi_client._generated import GeneratedClientContract, RequestSerialized
-from openapi_client._redaction import (
-    strip_userinfo,
-)
+from openapi_client._redaction import strip_userinfo
 from openapi_client._requests import (
     apply_auth,
     check_content_type,
@@ -42,10 +40,7 @@ from openapi_client._version import __version__
 from openapi_client.api_response import ApiResponse
 from openapi_client.configuration import Configuration
 from openapi_client.endpoint import Endpoint, RequestT, ResponseT
-from openapi_client.exceptions import (
-    ApiConnectionError,
-    ApiTypeError,
-)
+from openapi_client.exceptions import ApiConnectionError, ApiTypeError
 from openapi_client.rest import RESTClientObject
 from openapi_client.retries import RetryPolicy
 from openapi_client.transport import HttpRequest, RESTResponse, Transport, discard
@@ -86,7 +81,8 @@ class ApiClient(GeneratedClientContract):
     """Sends calls for the API classes; owns one connection pool shared by all threads.
 
     Use it as a context manager (or call ``close()``) to release the pool's connections.
-    ``transport`` replaces the HTTP layer (see ``rest.Transport``): for tests and benchmarks.
+    ``transport`` replaces the HTTP layer (see ``transport.Transport`` and
+    docs/AddingAnEndpoint.md): for tests and benchmarks.
     """
 
     _default: ClassVar[ApiClient | None] = None
@@ -191,7 +187,7 @@ class ApiClient(GeneratedClientContract):
         policy: RetryPolicy | None = None,
     ) -> ApiResponse[ResponseT]:
         """Run one operation and return its parsed response, or raise an ``ApiException``."""
-        state = self._state
+        state = self._state  # _current_state(), inlined: this is every call's path
         if state is None or state.generation != self.configuration._generation:
             state = self._rebuild_state()
         request = self.prepare(state, endpoint, body, options)
