@@ -1,7 +1,9 @@
-"""Shared fixtures: a recording loopback server and clients pointed at it."""
+"""Shared fixtures: a recording loopback server and clients pointed at it, raw-socket fault
+servers, and the recorder tests' recorders and fake Engine."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -13,10 +15,12 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))  # so tests can `import support`
 
 from faultserver import FaultServers
+from recorder_support import TOKEN as RECORDER_TOKEN
 from recorder_support import Recorders
 from support import RecordingServer, make_client
 
 from openapi_client import ApiClient, Configuration, UIEventsApi
+from openapi_client.testing import FakeEngineServer
 
 
 @pytest.fixture
@@ -40,6 +44,14 @@ def recorders() -> Iterator[Recorders]:
     made = Recorders()
     yield made
     made.close_all()
+
+
+@pytest.fixture
+def engine() -> Iterator[FakeEngineServer]:
+    """The recorder tests' fake Engine: a started ``FakeEngineServer`` that takes only their
+    token (``recorder_support.TOKEN``, the one ``recorders`` configures)."""
+    with FakeEngineServer(token=RECORDER_TOKEN) as server:
+        yield server
 
 
 @pytest.fixture
@@ -72,6 +84,12 @@ def _restore_global_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     saved = [(logger, logger.level, list(logger.handlers)) for logger in loggers]
     yield
     Configuration._default, ApiClient._default = saved_config, saved_client
+    if any(logger.level != level for logger, level, _ in saved):
+        # A Configuration with ``debug`` on that the test left as garbage (in a reference
+        # cycle) still counts as a user of debug logging until it is collected. Collect it
+        # now, so that its finaliser switches debug off; else a later test's ``debug=True``
+        # finds debug already on, with the levels reset below, and nothing is logged.
+        gc.collect()
     for logger, level, handlers in saved:
         logger.setLevel(level)
         for handler in logger.handlers:

@@ -24,31 +24,27 @@ connections. Nothing here sleeps: every wait is on the server's ``released`` eve
 ``attempts``/``requests`` count what the server received; ``processed`` what it answered in
 full. Each ``Request`` names the connection (1, 2, ...) it came on.
 
-Also here, for the tests that use it: canned valid answers, a port that refuses connections,
-and a check that a client's pool has every connection back.
+Also here, for the tests that use it: ``created_for_path`` (a valid answer like the Engine's,
+with a document from ``samples``), a port that refuses connections, and a check that a
+client's pool has every connection back.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import gzip
 import json
-import selectors
 import socket
 import ssl
 import struct
 import threading
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from types import TracebackType
 from typing import Any
 
-_READ_LIMIT = 1 << 20  # a request larger than this is a bug in the test
-_CONNECTION_READ_TIMEOUT = 10.0  # a client that connects but never sends; stop() ends it first
-_JOIN_SECONDS = 5.0
+from rawserver import RawServer, read_raw_request
+from samples import offer_display_answer, session_init_answer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +119,18 @@ def _head(status: int, headers: dict[str, str], reason: str | None = None) -> by
     lines = [f"HTTP/1.1 {status} {reason if reason is not None else _reason(status)}"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+def _json_head(status: int, payload: bytes, headers: dict[str, str] | None = None) -> bytes:
+    """The head of a complete JSON answer of ``payload`` that closes the connection after it;
+    ``headers`` are added (and win)."""
+    all_headers = {
+        "Content-Type": "application/json",
+        "Content-Length": str(len(payload)),
+        "Connection": "close",
+        **(headers or {}),
+    }
+    return _head(status, all_headers)
 
 
 def _reason(status: int) -> str:
@@ -205,18 +213,13 @@ def trickle(
 ) -> Behaviour:
     """Headers (with the full ``Content-Length``) at once, then the body one byte per ``every``."""
     payload = _as_bytes(body)
-    all_headers = {
-        "Content-Type": "application/json",
-        "Content-Length": str(len(payload)),
-        "Connection": "close",
-        **(headers or {}),
-    }
+    head = _json_head(status, payload, headers)
 
     def run(conn: Connection) -> None:
         if not payload:
-            conn.send_last(_head(status, all_headers))
+            conn.send_last(head)
             return
-        conn.send(_head(status, all_headers))
+        conn.send(head)
         for index in range(len(payload)):
             if conn.released.wait(every):
                 return
@@ -278,15 +281,7 @@ def trickle_status_line(
     """The status line one byte per ``every`` (22 bytes for a 201: over 5 s at 0.25 s), then
     the headers and the body at once."""
     payload = _as_bytes(body)
-    head = _head(
-        status,
-        {
-            "Content-Type": "application/json",
-            "Content-Length": str(len(payload)),
-            "Connection": "close",
-        },
-    )
-    status_line, _, rest = head.partition(b"\r\n")
+    status_line, _, rest = _json_head(status, payload).partition(b"\r\n")
     status_line += b"\r\n"
 
     def run(conn: Connection) -> None:
@@ -305,15 +300,7 @@ def trickle_headers(
     """The status line at once, then ``lines`` header lines one per ``every``, then the real
     headers and the body at once."""
     payload = _as_bytes(body)
-    head = _head(
-        status,
-        {
-            "Content-Type": "application/json",
-            "Content-Length": str(len(payload)),
-            "Connection": "close",
-        },
-    )
-    status_line, _, rest = head.partition(b"\r\n")
+    status_line, _, rest = _json_head(status, payload).partition(b"\r\n")
 
     def run(conn: Connection) -> None:
         conn.send(status_line + b"\r\n")
@@ -412,8 +399,7 @@ def keep_alive(then: Behaviour, *, read_body: bool = True) -> Behaviour:
     """
 
     def run(conn: Connection) -> None:
-        path = conn.request.path if conn.request is not None else ""
-        payload = json.dumps(_created_document(path)).encode()
+        payload = json.dumps(_created_document(conn)).encode()
         headers = {"Content-Type": "application/json", "Content-Length": str(len(payload))}
         conn.send_last(_head(201, headers) + payload)
         following = conn.next_request(read_body=read_body)
@@ -424,17 +410,21 @@ def keep_alive(then: Behaviour, *, read_body: bool = True) -> Behaviour:
     return Behaviour(f"keep-alive 201, then {then.name}{unread}", run)
 
 
-def _created_document(path: str) -> dict[str, Any]:
+def _created_document(conn: Connection) -> dict[str, Any]:
+    """A valid 201 body for the path of ``conn``'s request, whatever its query string (where
+    query-string auth puts the token)."""
+    path = conn.request.path.split("?", 1)[0] if conn.request is not None else ""
     return session_init_answer() if path.endswith("sessionInits") else offer_display_answer()
 
 
-class FaultServer:
+class FaultServer(RawServer):
     """A loopback TCP server playing one scripted ``Behaviour`` per request it receives.
 
     ``script`` is played in order; when it is used up, ``then`` answers every later request
     (without ``then``, such requests are closed unanswered and counted in ``unscripted``).
     With ``tls`` (a server-side context) every connection is TLS; the handshake of the n-th
     connection starts after ``handshake_delays[n - 1]`` seconds (none beyond the sequence).
+    The listener, threads and ``stop()`` are ``RawServer``'s.
     """
 
     def __init__(
@@ -444,84 +434,18 @@ class FaultServer:
         tls: ssl.SSLContext | None = None,
         handshake_delays: Sequence[float] = (),
     ) -> None:
+        super().__init__(scheme="http" if tls is None else "https", name="faultserver")
         self._script: deque[Behaviour] = deque(script)
         self._then = then
         self._tls = tls
         self._handshake_delays = tuple(handshake_delays)
-        self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._requests: list[Request] = []
         self._processed: list[Request] = []
         self._bytes_sent = 0
-        self._connections = 0
         self.unscripted = 0
-        self.errors: list[BaseException] = []
-        self.released = threading.Event()
-        self._listener: socket.socket | None = None
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._accept_thread: threading.Thread | None = None
-        self._open: dict[socket.socket, threading.Thread] = {}
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> FaultServer:
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(64)
-        listener.setblocking(False)
-        self._listener = listener
-        self._accept_thread = threading.Thread(
-            target=self._accept_loop, name=f"faultserver-{self.port}", daemon=True
-        )
-        self._accept_thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Release every behaviour, close every connection and the listener, join the threads."""
-        self.released.set()
-        self._wake_w.send(b"x")
-        if self._accept_thread is not None:
-            self._accept_thread.join(_JOIN_SECONDS)
-        with self._lock:
-            open_connections = list(self._open.items())
-        for sock, _ in open_connections:
-            with contextlib.suppress(OSError):  # already closed by its behaviour or the client
-                sock.shutdown(socket.SHUT_RDWR)
-        for _, thread in open_connections:
-            thread.join(_JOIN_SECONDS)
-        if self._listener is not None:
-            self._listener.close()
-        self._wake_r.close()
-        self._wake_w.close()
-        alive = [t.name for _, t in open_connections if t.is_alive()]
-        if self._accept_thread is not None and self._accept_thread.is_alive():
-            alive.append(self._accept_thread.name)
-        if alive:
-            raise RuntimeError(f"fault server threads did not end: {alive}")
-
-    def __enter__(self) -> FaultServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- what tests read ---------------------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        assert self._listener is not None, "start() the server first"
-        return int(self._listener.getsockname()[1])
-
-    @property
-    def url(self) -> str:
-        scheme = "http" if self._tls is None else "https"
-        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def attempts(self) -> int:
@@ -540,12 +464,6 @@ class FaultServer:
         everything it received)."""
         with self._lock:
             return list(self._processed)
-
-    @property
-    def connections(self) -> int:
-        """Connections accepted, with or without a request on them."""
-        with self._lock:
-            return self._connections
 
     @property
     def bytes_sent(self) -> int:
@@ -576,107 +494,49 @@ class FaultServer:
         with self._lock:
             self._processed.append(request)
 
-    def _accept_loop(self) -> None:
-        assert self._listener is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._listener, selectors.EVENT_READ)
-            selector.register(self._wake_r, selectors.EVENT_READ)
-            while not self.released.is_set():
-                for key, _ in selector.select():
-                    if key.fileobj is self._wake_r:
-                        return
-                    try:
-                        sock, _ = self._listener.accept()
-                    except BlockingIOError:
-                        continue
-                    self._serve_in_thread(sock)
+    def _handle(self, sock: socket.socket, number: int) -> None:
+        request = _read_request(sock)
+        if request is None:
+            return
+        request = dataclasses.replace(request, connection=number)
+        with self._changed:
+            self._requests.append(request)
+            behaviour = self._script.popleft() if self._script else self._then
+            if behaviour is None:
+                self.unscripted += 1
+            self._changed.notify_all()
+        if behaviour is not None:
+            behaviour.run(Connection(sock, self.released, self, request, number))
 
-    def _serve_in_thread(self, sock: socket.socket) -> None:
-        sock.setblocking(True)
-        sock.settimeout(_CONNECTION_READ_TIMEOUT)
-        with self._lock:
-            self._connections += 1
-            number = self._connections
-            thread = threading.Thread(
-                target=self._serve,
-                args=(sock, number),
-                name=f"faultserver-conn-{number}",
-                daemon=True,
-            )
-            self._open[sock] = thread
-        thread.start()
-
-    def _serve(self, sock: socket.socket, number: int) -> None:
-        try:
-            if self._tls is not None:
-                sock = self._handshake(sock, number)
-            request = _read_request(sock)
-            if request is None:
-                return
-            request = dataclasses.replace(request, connection=number)
-            with self._changed:
-                self._requests.append(request)
-                behaviour = self._script.popleft() if self._script else self._then
-                if behaviour is None:
-                    self.unscripted += 1
-                self._changed.notify_all()
-            if behaviour is not None:
-                behaviour.run(Connection(sock, self.released, self, request, number))
-        except OSError:
-            pass  # the client hung up or stop() shut the socket: both are expected endings
-        except BaseException as error:  # a bug in a behaviour: keep it for the test to see
-            self.errors.append(error)
-        finally:
-            with self._lock:
-                self._open.pop(sock, None)
-            sock.close()
-
-    def _handshake(self, sock: socket.socket, number: int) -> socket.socket:
-        """Wait this connection's handshake delay, then do the TLS handshake (OSError if the
-        client gave up or the server stopped). The TLS socket replaces the plain one in
-        ``_open`` before the handshake, so that ``stop()`` can shut it down."""
-        assert self._tls is not None
+    def _prepare(self, sock: socket.socket, number: int) -> socket.socket:
+        """With ``tls``: wait this connection's handshake delay, then do the TLS handshake
+        (OSError if the client gave up or the server stopped). The TLS socket takes the plain
+        one's place among the open connections before the handshake, so that ``stop()`` can
+        shut it down."""
+        if self._tls is None:
+            return sock
         delay = self._handshake_delays[number - 1] if number <= len(self._handshake_delays) else 0
         if delay and self.released.wait(delay):
             raise ConnectionAbortedError("server stopped during the handshake delay")
         secure = self._tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        with self._lock:  # wrap_socket detached ``sock``: the TLS socket owns the descriptor
-            self._open[secure] = self._open.pop(sock)
+        self._replace_open(sock, secure)  # wrap_socket detached ``sock``: ``secure`` owns the fd
         try:
             secure.do_handshake()
         except BaseException:
-            with self._lock:
-                self._open.pop(secure, None)
+            self._forget_open(secure)
             secure.close()
             raise
         return secure
 
 
 def _read_request(sock: socket.socket, *, read_body: bool = True) -> Request | None:
-    """Read one request (headers, then ``Content-Length`` body unless not ``read_body``);
-    None if the client left first."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return None
-        data += chunk
-        if len(data) > _READ_LIMIT:
-            raise ValueError("request head too large")
-    head, _, body = data.partition(b"\r\n\r\n")
-    request_line, *header_lines = head.decode("latin-1").split("\r\n")
-    method, path, _ = request_line.split(" ", 2)
-    headers: dict[str, str] = {}
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    length = int(headers.get("content-length", "0"))
-    while read_body and len(body) < length:
-        chunk = sock.recv(min(65536, length - len(body)))
-        if not chunk:
-            return None
-        body += chunk
-    return Request(method, path, headers, body)
+    """Read one request (headers, then ``Content-Length`` body unless not ``read_body``), header
+    names lower-cased; None if the client left first."""
+    raw = read_raw_request(sock, read_body=read_body)
+    if raw is None:
+        return None
+    headers = {name.strip().lower(): value for name, value in raw.headers}
+    return Request(raw.method, raw.target, headers, raw.body)
 
 
 # -- helpers for the tests that use these servers ------------------------------------------------
@@ -739,47 +599,11 @@ def refused_url() -> Iterator[str]:
         holder.close()
 
 
-CREATED_BY = "0b6a7c1e-4f8a-4a53-9a51-5f1c3c2d9e10"
-LEAD, RATE_TABLE, OFFER = (
-    "39197a3f-d2f4-43eb-9999-7f7a154d79bc",
-    "eb0e6cc4-df13-42fe-b254-c58c9b35a3d6",
-    "a698f56f-0946-4642-9720-5f280bc8b2e0",
-)
-OFFER_DISPLAY_BODY = {"leadUuid": LEAD, "rateTableUuid": RATE_TABLE, "offerUuid": OFFER}
-
-
-def offer_display_answer() -> dict[str, Any]:
-    """A valid 201 body of ``POST /uiEvent/offerDisplays``."""
-    return {
-        "id": 1,
-        "uuid": str(uuid.uuid4()),
-        **OFFER_DISPLAY_BODY,
-        "createdAt": "2021-05-01T00:00:00.000Z",
-        "createdBy": CREATED_BY,
-    }
-
-
-def session_init_answer() -> dict[str, Any]:
-    """A valid 201 body of ``POST /uiEvent/sessionInits``."""
-    return {
-        "id": 1,
-        "uuid": str(uuid.uuid4()),
-        "sessionUuid": str(uuid.uuid4()),
-        "createdAt": "2021-05-01T00:00:00.000Z",
-        "createdBy": CREATED_BY,
-    }
-
-
 def created_for_path() -> Behaviour:
     """Answer like the Engine on success: 201 with a valid body for the path asked."""
 
     def run(conn: Connection) -> None:
-        path = conn.request.path if conn.request is not None else ""
-        path = path.split("?", 1)[0]  # query-string auth must not change the answer
-        document = (
-            session_init_answer() if path.endswith("sessionInits") else offer_display_answer()
-        )
-        answer(201, document).run(conn)
+        answer(201, _created_document(conn)).run(conn)
 
     return Behaviour("201 for the path", run)
 

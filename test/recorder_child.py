@@ -40,11 +40,12 @@ import os
 import sys
 import threading
 import uuid
-from typing import Any
+from typing import Any, NoReturn
+
+from samples import RATE_TABLE
 
 from openapi_client import ApiClient, Configuration, EventRecorder, RetryPolicy
 
-RATE_TABLE = "eb0e6cc4-df13-42fe-b254-c58c9b35a3d6"
 THREAD_PREFIX = "openapi_client-recorder-"
 
 
@@ -98,24 +99,35 @@ def stats(recorder: EventRecorder) -> dict[str, Any]:
     return dict(vars(recorder.stats()))
 
 
+def run_forked_child(
+    args: argparse.Namespace, client: ApiClient, recorder: EventRecorder, *, threads: bool
+) -> NoReturn:
+    """In the child of a fork: record the child's events (then, with ``threads``, report the
+    recorder's threads), flush, close, report stats and exit: 0 if flush said True, 1 if not,
+    3 on an error (reported as ``child-error``)."""
+    code = 3
+    try:
+        client.set_default_header("X-Sender", f"child-{os.getpid()}")
+        record(recorder, args.child_count, args.child_lead, args.child_ids)
+        if threads:
+            say("child-threads " + json.dumps(recorder_threads()))
+        flushed = recorder.flush(args.flush_timeout)
+        recorder.close()
+        say("child-stats " + json.dumps(stats(recorder)))
+        code = 0 if flushed else 1
+    except BaseException as error:
+        say(f"child-error {error!r}")
+    finally:
+        os._exit(code)
+
+
 def run_fork(args: argparse.Namespace, client: ApiClient, recorder: EventRecorder) -> int:
     record(recorder, args.count, args.lead, args.ids)
     say(f"recorded {args.count}")
     wait_for_go()
     pid = os.fork()
     if pid == 0:
-        code = 3
-        try:
-            client.set_default_header("X-Sender", f"child-{os.getpid()}")
-            record(recorder, args.child_count, args.child_lead, args.child_ids)
-            flushed = recorder.flush(args.flush_timeout)
-            recorder.close()
-            say("child-stats " + json.dumps(stats(recorder)))
-            code = 0 if flushed else 1
-        except BaseException as error:
-            say(f"child-error {error!r}")
-        finally:
-            os._exit(code)
+        run_forked_child(args, client, recorder, threads=False)
     say(f"child {pid}")
     flushed = recorder.flush(args.flush_timeout)
     recorder.close()
@@ -130,19 +142,7 @@ def run_idle_fork(args: argparse.Namespace, client: ApiClient, recorder: EventRe
     say("threads " + json.dumps(recorder_threads()))
     pid = os.fork()
     if pid == 0:
-        code = 3
-        try:
-            client.set_default_header("X-Sender", f"child-{os.getpid()}")
-            record(recorder, args.child_count, args.child_lead, args.child_ids)
-            say("child-threads " + json.dumps(recorder_threads()))
-            flushed = recorder.flush(args.flush_timeout)
-            recorder.close()
-            say("child-stats " + json.dumps(stats(recorder)))
-            code = 0 if flushed else 1
-        except BaseException as error:
-            say(f"child-error {error!r}")
-        finally:
-            os._exit(code)
+        run_forked_child(args, client, recorder, threads=True)
     say(f"child {pid}")
     say("threads-after-fork " + json.dumps(recorder_threads()))
     _, status = os.waitpid(pid, 0)

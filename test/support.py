@@ -5,6 +5,9 @@ thread with HTTP/1.1 keep-alive, and keeps what it received (method, path, heade
 Each answer comes from a programmable queue of ``Canned`` responses; when the queue is empty it
 answers like the API would: 201 with an ``OfferDisplay`` or ``SessionInit`` that echoes the
 UUIDs of the request, so a test can tell which answer belongs to which call.
+
+Also here: ``make_client``/``make_api`` (the SDK pointed at such a server) and ``race`` (threads
+run against each other until a race shows or time is up).
 """
 
 from __future__ import annotations
@@ -17,19 +20,18 @@ import socket
 import ssl
 import sys
 import threading
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 
+from samples import offer_display_answer, session_init_answer
+
 from openapi_client import ApiClient, Configuration, UIEventsApi
 from openapi_client.testing._loopback import LoopbackHTTPServer
 
 TOKEN = "pk_test_recording_token"
-CREATED_BY = "0f4d9f3e-5d0b-4b8e-9e4f-6c1f2a3b4c5d"
-CREATED_AT = "2021-05-01T12:30:00.000Z"
 OFFER_DISPLAYS = "/uiEvent/offerDisplays"
 SESSION_INITS = "/uiEvent/sessionInits"
 
@@ -69,30 +71,6 @@ class Canned:
             data = self.body
         headers.setdefault("Content-Length", str(len(data)))
         return data, headers
-
-
-def offer_display_answer(request_body: dict[str, Any], event_id: int = 1) -> dict[str, Any]:
-    """The ``OfferDisplay`` the API would answer for this request body."""
-    return {
-        "id": event_id,
-        "uuid": str(uuid.uuid4()),
-        "leadUuid": request_body["leadUuid"],
-        "rateTableUuid": request_body["rateTableUuid"],
-        "offerUuid": request_body["offerUuid"],
-        "createdAt": CREATED_AT,
-        "createdBy": CREATED_BY,
-    }
-
-
-def session_init_answer(request_body: dict[str, Any], event_id: int = 1) -> dict[str, Any]:
-    """The ``SessionInit`` the API would answer for this request body."""
-    return {
-        "id": event_id,
-        "uuid": str(uuid.uuid4()),
-        "sessionUuid": request_body.get("sessionUuid") or str(uuid.uuid4()),
-        "createdAt": CREATED_AT,
-        "createdBy": CREATED_BY,
-    }
 
 
 def _default_answer(path: str, body: bytes, event_id: int) -> Canned:
@@ -267,3 +245,27 @@ def make_client(server: RecordingServer, **settings: Any) -> ApiClient:
 def make_api(server: RecordingServer, **settings: Any) -> UIEventsApi:
     """A ``UIEventsApi`` over ``make_client(server, **settings)`` (close its ``api_client``)."""
     return UIEventsApi(make_client(server, **settings))
+
+
+def race(
+    threads: Sequence[threading.Thread],
+    stop: threading.Event,
+    seconds: float,
+    *,
+    wake: Callable[[], None] = lambda: None,
+) -> None:
+    """Run ``threads`` with the interpreter switching between them as often as it can, until
+    ``stop`` is set (by a thread that saw what the test looks for) or ``seconds`` pass; then set
+    ``stop``, call ``wake`` (for threads that wait on something else) and join them all."""
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, so that a race shows within the test
+    try:
+        for thread in threads:
+            thread.start()
+        stop.wait(seconds)
+    finally:
+        stop.set()
+        wake()
+        for thread in threads:
+            thread.join(30)
+        sys.setswitchinterval(switch_interval)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import trustme
 import urllib3
+from samples import SESSION
 from support import TOKEN, Canned, Recorded, RecordingServer, make_client
 
 from openapi_client import (
@@ -29,8 +30,6 @@ from openapi_client import (
 )
 from openapi_client.configuration import HostSetting
 from openapi_client.validation import timeout_budget
-
-SESSION = "820cc28f-ae99-55a5-a364-6353efd4a48b"
 
 
 def pool_manager(client: ApiClient) -> urllib3.PoolManager:

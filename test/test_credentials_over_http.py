@@ -13,7 +13,6 @@ on it that counts connections; or a remote-looking name reached through a loopba
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -21,8 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from echo_server import EchoServer, RawRequest, http_answer, local_lan_address
-from faultserver import session_init_answer
+from echo_server import EchoServer, RawRequest, local_lan_address, session_init_created
 
 from openapi_client import ApiClient, Configuration, UIEventsApi
 from openapi_client.exceptions import ApiValueError
@@ -30,10 +28,6 @@ from openapi_client.exceptions import ApiValueError
 SECRET = "cred-over-http-0f3a9c2e7b"
 FAST = 1.0
 """A refusal comes before any connection: far sooner than this many seconds."""
-
-
-def _created(request: RawRequest) -> bytes:
-    return http_answer(201, json.dumps(session_init_answer()).encode(), reason="Created")
 
 
 @dataclass(frozen=True)
@@ -116,13 +110,13 @@ def lan_server() -> Iterator[EchoServer]:
     address = local_lan_address()
     if address is None:
         pytest.skip("this machine has no non-loopback IPv4 address")
-    with EchoServer(_created, host=address) as server:
+    with EchoServer(session_init_created, host=address) as server:
         yield server
 
 
 @pytest.fixture
 def loopback_proxy() -> Iterator[EchoServer]:
-    with EchoServer(_created) as server:
+    with EchoServer(session_init_created) as server:
         yield server
 
 
@@ -171,7 +165,7 @@ def test_credential_to_a_loopback_http_host_is_sent(credential: Credential, loop
     family = socket.AF_INET6 if loopback == "::1" else socket.AF_INET
     bind = "127.0.0.1" if loopback == "localhost" else loopback
     in_url = f"[{loopback}]" if loopback == "::1" else loopback
-    with EchoServer(_created, host=bind, family=family) as server:
+    with EchoServer(session_init_created, host=bind, family=family) as server:
         _call(credential, host=f"http://{in_url}:{server.port}")()
         (request,) = server.requests
     assert _carried(request)

@@ -1,4 +1,7 @@
-"""The fake's assertion helpers: what was recorded, which token was sent, and their messages."""
+"""The fake's assertion helpers: what was recorded, which token was sent, and their messages.
+
+``fake_engine`` and ``fake_engine_api`` are the SDK's own pytest fixtures, as its users get them.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +9,10 @@ import dataclasses
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
 
 import pytest
 import urllib3
-from samples import LEAD, OFFER, RATE_TABLE
+from samples import LEAD, OFFER, RATE_TABLE, SESSION
 
 from openapi_client import (
     OfferDisplayCreateData,
@@ -25,7 +27,6 @@ from openapi_client.testing import CLIENT_TOKEN, FakeEngineServer, RecordedReque
 pytest_plugins = ["pytester"]
 
 OTHER_OFFER = "5b0f1f4e-8b3c-4d7a-9a51-2f3f0c9d7e11"
-SESSION = "820cc28f-ae99-55a5-a364-6353efd4a48b"
 
 NO_BEARER = {"in": "cookie", "key": "session", "value": "no-bearer-token"}
 """A credential that is not a bearer token: the SDK sends the call, the fake answers 401."""
@@ -35,29 +36,17 @@ def offer(offer_uuid: str = OFFER) -> dict[str, str]:
     return {"leadUuid": LEAD, "rateTableUuid": RATE_TABLE, "offerUuid": offer_uuid}
 
 
-@pytest.fixture
-def engine() -> Iterator[FakeEngineServer]:
-    with FakeEngineServer() as server:
-        yield server
-
-
-@pytest.fixture
-def api(engine: FakeEngineServer) -> Iterator[UIEventsApi]:
-    with engine.client() as api_client:
-        yield UIEventsApi(api_client)
-
-
 # -- assert_recorded -------------------------------------------------------------------------
 
 
 def test_assert_recorded_passes_on_fields_in_any_order_and_any_spelling(
-    engine: FakeEngineServer, api: UIEventsApi
+    fake_engine: FakeEngineServer, fake_engine_api: UIEventsApi
 ) -> None:
-    api.create_offer_display(offer(OTHER_OFFER))
-    api.create_offer_display(offer())
-    api.create_session_init({"sessionUuid": SESSION})
+    fake_engine_api.create_offer_display(offer(OTHER_OFFER))
+    fake_engine_api.create_offer_display(offer())
+    fake_engine_api.create_session_init({"sessionUuid": SESSION})
 
-    engine.assert_recorded(
+    fake_engine.assert_recorded(
         offer_displays=[
             {"offer_uuid": uuid.UUID(OFFER)},  # Python name, uuid.UUID
             OfferDisplayCreateData(
@@ -66,18 +55,18 @@ def test_assert_recorded_passes_on_fields_in_any_order_and_any_spelling(
         ],
         session_inits=[{"sessionUuid": SESSION.upper()}],  # JSON name, upper case
     )
-    engine.assert_recorded(offer_displays=2, session_inits=[SessionInitCreateData()])
-    engine.assert_recorded(session_inits=1)  # offer displays not checked
+    fake_engine.assert_recorded(offer_displays=2, session_inits=[SessionInitCreateData()])
+    fake_engine.assert_recorded(session_inits=1)  # offer displays not checked
 
 
 def test_a_missing_event_is_reported_with_what_was_recorded_and_the_nearest_miss(
-    engine: FakeEngineServer, api: UIEventsApi
+    fake_engine: FakeEngineServer, fake_engine_api: UIEventsApi
 ) -> None:
-    api.create_offer_display(offer())
-    api.create_offer_display(offer(OTHER_OFFER))
+    fake_engine_api.create_offer_display(offer())
+    fake_engine_api.create_offer_display(offer(OTHER_OFFER))
 
     with pytest.raises(AssertionError) as caught:
-        engine.assert_recorded(
+        fake_engine.assert_recorded(
             offer_displays=[{"offer_uuid": OFFER}, {"offer_uuid": LEAD}],
             session_inits=0,
         )
@@ -91,18 +80,18 @@ def test_a_missing_event_is_reported_with_what_was_recorded_and_the_nearest_miss
     assert "session inits: as expected (0 recorded)" in message
 
 
-def test_a_failure_lists_the_requests_that_recorded_nothing(engine: FakeEngineServer) -> None:
+def test_a_failure_lists_the_requests_that_recorded_nothing(fake_engine: FakeEngineServer) -> None:
     with (
-        engine.client(access_token=None, retries=0) as api_client,
+        fake_engine.client(access_token=None, retries=0) as api_client,
         pytest.raises(UnauthorizedException),
     ):
         UIEventsApi(api_client).create_offer_display(offer(), _request_auth=NO_BEARER)
-    engine.fail_next(503)
-    with engine.client(retries=0) as api_client, pytest.raises(ServiceException):
+    fake_engine.fail_next(503)
+    with fake_engine.client(retries=0) as api_client, pytest.raises(ServiceException):
         UIEventsApi(api_client).create_offer_display(offer())
 
     with pytest.raises(AssertionError) as caught:
-        engine.assert_recorded(offer_displays=[offer()])
+        fake_engine.assert_recorded(offer_displays=[offer()])
 
     message = str(caught.value)
     assert "MISSING  expected #1" in message
@@ -113,31 +102,33 @@ def test_a_failure_lists_the_requests_that_recorded_nothing(engine: FakeEngineSe
 
 
 def test_expecting_the_same_event_twice_needs_two_events(
-    engine: FakeEngineServer, api: UIEventsApi
+    fake_engine: FakeEngineServer, fake_engine_api: UIEventsApi
 ) -> None:
-    api.create_offer_display(offer())
+    fake_engine_api.create_offer_display(offer())
 
     with pytest.raises(AssertionError, match="fits, but is paired with another item"):
-        engine.assert_recorded(offer_displays=[offer(), offer()])
+        fake_engine.assert_recorded(offer_displays=[offer(), offer()])
 
 
 def test_a_count_mismatch_lists_what_was_recorded(
-    engine: FakeEngineServer, api: UIEventsApi
+    fake_engine: FakeEngineServer, fake_engine_api: UIEventsApi
 ) -> None:
-    api.create_session_init({"sessionUuid": SESSION})
+    fake_engine_api.create_session_init({"sessionUuid": SESSION})
 
     with pytest.raises(AssertionError) as caught:
-        engine.assert_recorded(session_inits=2)
+        fake_engine.assert_recorded(session_inits=2)
 
     assert "session inits: expected 2, recorded 1: MISMATCH" in str(caught.value)
     assert f"recorded session init id=1 session_uuid={SESSION}" in str(caught.value)
 
 
-def test_assert_recorded_can_wait_for_a_thread(engine: FakeEngineServer, api: UIEventsApi) -> None:
-    thread = threading.Thread(target=lambda: api.create_offer_display(offer()))
+def test_assert_recorded_can_wait_for_a_thread(
+    fake_engine: FakeEngineServer, fake_engine_api: UIEventsApi
+) -> None:
+    thread = threading.Thread(target=lambda: fake_engine_api.create_offer_display(offer()))
     thread.start()
 
-    engine.assert_recorded(offer_displays=[offer()], timeout=10)
+    fake_engine.assert_recorded(offer_displays=[offer()], timeout=10)
     thread.join()
 
 
@@ -152,10 +143,10 @@ def test_assert_recorded_can_wait_for_a_thread(engine: FakeEngineServer, api: UI
     ],
 )
 def test_assert_recorded_refuses_expectations_it_cannot_check(
-    engine: FakeEngineServer, arguments: dict[str, object], error: type[Exception]
+    fake_engine: FakeEngineServer, arguments: dict[str, object], error: type[Exception]
 ) -> None:
     with pytest.raises(error):
-        engine.assert_recorded(**arguments)  # type: ignore[arg-type]
+        fake_engine.assert_recorded(**arguments)  # type: ignore[arg-type]
 
 
 # -- the token -------------------------------------------------------------------------------
@@ -165,34 +156,34 @@ def unique_token() -> str:
     return f"pk_secret_{uuid.uuid4().hex}"
 
 
-def test_assert_token_passes_when_every_api_request_sent_it(engine: FakeEngineServer) -> None:
+def test_assert_token_passes_when_every_api_request_sent_it(fake_engine: FakeEngineServer) -> None:
     token = unique_token()
-    with engine.client(access_token=token) as api_client:
+    with fake_engine.client(access_token=token) as api_client:
         api = UIEventsApi(api_client)
         api.create_session_init()
         api.create_offer_display(offer())
         urllib3.request("GET", api.offer_display_pixel_url(LEAD, RATE_TABLE, OFFER), timeout=5)
 
-    engine.assert_token(token)
-    assert all(request.token_matches(token) for request in engine.requests[:2])
-    assert not engine.requests[0].token_matches(token + "x")
-    assert not engine.requests[2].token_matches(token)  # the pixel carries none
+    fake_engine.assert_token(token)
+    assert all(request.token_matches(token) for request in fake_engine.requests[:2])
+    assert not fake_engine.requests[0].token_matches(token + "x")
+    assert not fake_engine.requests[2].token_matches(token)  # the pixel carries none
 
 
 def test_assert_token_names_the_requests_with_another_token_but_never_a_token(
-    engine: FakeEngineServer,
+    fake_engine: FakeEngineServer,
 ) -> None:
     sent, expected = unique_token(), unique_token()
-    with engine.client(access_token=sent) as api_client:
+    with fake_engine.client(access_token=sent) as api_client:
         UIEventsApi(api_client).create_session_init()
     with (
-        engine.client(access_token=None, retries=0) as api_client,
+        fake_engine.client(access_token=None, retries=0) as api_client,
         pytest.raises(UnauthorizedException),
     ):
         UIEventsApi(api_client).create_session_init(_request_auth=NO_BEARER)
 
     with pytest.raises(AssertionError) as caught:
-        engine.assert_token(expected)
+        fake_engine.assert_token(expected)
 
     message = str(caught.value)
     assert "1 carried another bearer token" in message
@@ -202,22 +193,22 @@ def test_assert_token_names_the_requests_with_another_token_but_never_a_token(
     assert expected not in message
 
 
-def test_assert_token_fails_when_no_request_needed_a_token(engine: FakeEngineServer) -> None:
+def test_assert_token_fails_when_no_request_needed_a_token(fake_engine: FakeEngineServer) -> None:
     with pytest.raises(AssertionError, match="no request reached the routes that need a token"):
-        engine.assert_token("pk_anything")
+        fake_engine.assert_token("pk_anything")
     with pytest.raises(ValueError, match="non-empty"):
-        engine.assert_token("")
+        fake_engine.assert_token("")
 
 
 def test_the_token_is_in_no_repr_field_or_log_of_a_recorded_request(
-    engine: FakeEngineServer, caplog: pytest.LogCaptureFixture
+    fake_engine: FakeEngineServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     token = unique_token()
-    with engine.client(access_token=token) as api_client:
+    with fake_engine.client(access_token=token) as api_client:
         UIEventsApi(api_client).create_session_init()
 
-    (request,) = engine.requests
+    (request,) = fake_engine.requests
     assert request.token_matches(token)
     shown = [repr(request), str(dataclasses.asdict(request)), request.describe(), caplog.text]
     assert not any(token in text for text in shown)
@@ -225,15 +216,15 @@ def test_the_token_is_in_no_repr_field_or_log_of_a_recorded_request(
 
 
 def test_a_credential_in_the_query_string_stays_out_of_the_fakes_log_and_messages(
-    engine: FakeEngineServer, caplog: pytest.LogCaptureFixture
+    fake_engine: FakeEngineServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="openapi_client.testing")
     secret = unique_token()
     auth = {"in": "query", "key": "token", "value": secret}  # replaces the bearer token: 401
-    with engine.client(retries=0) as api_client, pytest.raises(UnauthorizedException):
+    with fake_engine.client(retries=0) as api_client, pytest.raises(UnauthorizedException):
         UIEventsApi(api_client).create_session_init(_request_auth=auth)
 
-    (request,) = engine.requests
+    (request,) = fake_engine.requests
     assert secret in request.path  # the record keeps what was sent ...
     assert "/uiEvent/sessionInits?... " in caplog.text  # ... the log does not
     assert secret not in caplog.text
@@ -261,15 +252,15 @@ def test_client_points_at_the_fake_with_its_token_and_fast_retries() -> None:
         assert [request.status for request in engine.requests] == [503, 503, 201]
 
 
-def test_client_settings_win_over_its_defaults(engine: FakeEngineServer) -> None:
-    engine.fail_next(503)
-    with engine.client(retries=0) as api_client, pytest.raises(ServiceException):
+def test_client_settings_win_over_its_defaults(fake_engine: FakeEngineServer) -> None:
+    fake_engine.fail_next(503)
+    with fake_engine.client(retries=0) as api_client, pytest.raises(ServiceException):
         UIEventsApi(api_client).create_session_init()
-    with engine.client() as api_client:
+    with fake_engine.client() as api_client:
         UIEventsApi(api_client).create_session_init()
-    engine.assert_token(CLIENT_TOKEN)  # what client() sends to a server that takes any token
+    fake_engine.assert_token(CLIENT_TOKEN)  # what client() sends to a server that takes any token
     policy = RetryPolicy(max_retries=5)
-    with engine.client(retries=policy) as api_client:
+    with fake_engine.client(retries=policy) as api_client:
         assert api_client.configuration.retries == policy
 
 

@@ -20,6 +20,7 @@ from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from openapi_spec_validator import validate as validate_spec
+from samples import LEAD, OFFER, OFFER_BODY, RATE_TABLE
 
 from openapi_client.models import (
     ApiError,
@@ -33,10 +34,6 @@ from openapi_client.testing import FakeEngineServer
 DOCUMENT_PATH = pathlib.Path(__file__).parents[1] / "openapi_client" / "openapi.json"
 API_HOST = "https://api.engine.tech"  # the document's server; the fake's own URL is not in it
 TOKEN = "pk_contract"
-LEAD = "39197a3f-d2f4-43eb-9999-7f7a154d79bc"
-RATE_TABLE = "eb0e6cc4-df13-42fe-b254-c58c9b35a3d6"
-OFFER = "a698f56f-0946-4642-9720-5f280bc8b2e0"
-OFFER_BODY = {"leadUuid": LEAD, "rateTableUuid": RATE_TABLE, "offerUuid": OFFER}
 PIXEL = f"/uiEvent/offerDisplays/{LEAD}/{RATE_TABLE}/{OFFER}/pixel.gif"
 
 

@@ -27,7 +27,6 @@ from contextlib import ExitStack
 import pytest
 import urllib3
 from faultserver import (
-    OFFER_DISPLAY_BODY,
     FaultServer,
     FaultServers,
     answer,
@@ -38,14 +37,12 @@ from faultserver import (
     interim_answers,
     keep_alive,
     loopback_tls,
-    offer_display_answer,
     pool_problems,
     redirect,
     refused_url,
     reset,
     reset_mid_body,
     send_raw,
-    session_init_answer,
     stream,
     trickle,
     trickle_chunk_size,
@@ -53,6 +50,7 @@ from faultserver import (
     trickle_headers,
     trickle_status_line,
 )
+from samples import OFFER_BODY, offer_display_answer, session_init_answer
 
 from openapi_client import ApiClient, Configuration, RetryPolicy, UIEventsApi
 from openapi_client.exceptions import (
@@ -388,7 +386,7 @@ def test_fault(case: Fault, servers: FaultServers) -> None:
             if case.operation == "offer_display"
             else api.create_session_init_with_http_info
         )
-        body = OFFER_DISPLAY_BODY if case.operation == "offer_display" else None
+        body = OFFER_BODY if case.operation == "offer_display" else None
         if case.warm_up:
             call(body)  # type: ignore[arg-type]
         error: ApiException | None = None
@@ -430,7 +428,7 @@ def test_fault(case: Fault, servers: FaultServers) -> None:
 def test_pool_check_sees_a_connection_still_checked_out(servers: FaultServers) -> None:
     server = servers(then=CREATED)
     with ApiClient(Configuration(host=server.url, access_token=TOKEN)) as client:
-        raw = UIEventsApi(client).create_offer_display_without_preload_content(OFFER_DISPLAY_BODY)
+        raw = UIEventsApi(client).create_offer_display_without_preload_content(OFFER_BODY)
         assert len(pool_problems(client)) == 1  # the unread answer still holds its connection
         raw.read()
         raw.release_conn()

@@ -8,23 +8,14 @@ exception (or a success), and a refused body must not reach the server.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from faultserver import (
-    LEAD,
-    OFFER,
-    OFFER_DISPLAY_BODY,
-    RATE_TABLE,
-    FaultServers,
-    answer,
-    offer_display_answer,
-    session_init_answer,
-)
-from support import RecordingServer
+from faultserver import FaultServers, answer, created_for_path
+from samples import LEAD, OFFER, OFFER_BODY, RATE_TABLE, offer_display_answer, session_init_answer
+from support import RecordingServer, race
 
 from openapi_client import (
     ApiClient,
@@ -38,7 +29,6 @@ from openapi_client import (
 from openapi_client.exceptions import ApiValueError, OpenApiException, ServiceException
 
 FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.02)
-
 
 
 # -- Retry-After -----------------------------------------------------------------------------------
@@ -58,7 +48,7 @@ def test_retry_after_in_unicode_digits_is_treated_as_invalid(
     outcome: Any
     with ApiClient(config) as client:
         try:
-            outcome = UIEventsApi(client).create_offer_display(OFFER_DISPLAY_BODY)
+            outcome = UIEventsApi(client).create_offer_display(OFFER_BODY)
         except Exception as error:
             outcome = error
     if retries == 0:
@@ -148,21 +138,15 @@ def test_resizing_the_pool_during_calls_raises_only_sdk_exceptions(
                 outcomes[outcome] += 1
                 finished.notify_all()
 
-    threads = [threading.Thread(target=resize)]
-    threads += [threading.Thread(target=call) for _ in range(64)]
-    switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # switch threads often, so that a race shows within the test
-    try:
-        for thread in threads:
-            thread.start()
-        stop.wait(CHURN_SECONDS)
-    finally:
-        stop.set()
+    def wake_resize() -> None:
         with finished:
             finished.notify_all()
-        for thread in threads:
-            thread.join(30)
-        sys.setswitchinterval(switch_interval)
+
+    threads = [threading.Thread(target=resize)]
+    threads += [threading.Thread(target=call) for _ in range(64)]
+    try:
+        race(threads, stop, CHURN_SECONDS, wake=wake_resize)
+    finally:
         client.close()
 
     described = [f"{type(e).__module__}.{type(e).__name__}: {e}" for e in foreign]
@@ -197,11 +181,21 @@ def _construct_wrong_type() -> Any:
     )
 
 
+def _construct_bad_session_uuid() -> Any:
+    return SessionInitCreateData.model_construct(session_uuid="not-a-uuid")
+
+
+def _copy_with_bad_session_uuid() -> Any:
+    return SessionInitCreateData().model_copy(update={"session_uuid": "not-a-uuid"})
+
+
 UNVALIDATED: list[tuple[str, Callable[[], Any], tuple[str, str]]] = [
     ("model_construct with a bad UUID", _construct_bad_uuid, ("lead_uuid", "leadUuid")),
     ("model_copy(update=) with a bad UUID", _copy_with_bad_uuid, ("lead_uuid", "leadUuid")),
     ("model_construct missing a field", _construct_missing_field, ("offer_uuid", "offerUuid")),
     ("model_construct with a wrong type", _construct_wrong_type, ("offer_uuid", "offerUuid")),
+    ("session model_construct", _construct_bad_session_uuid, ("session_uuid", "sessionUuid")),
+    ("session model_copy(update=)", _copy_with_bad_session_uuid, ("session_uuid", "sessionUuid")),
 ]
 
 
@@ -210,16 +204,22 @@ UNVALIDATED: list[tuple[str, Callable[[], Any], tuple[str, str]]] = [
     [(build, names) for _, build, names in UNVALIDATED],
     ids=[name for name, _, _ in UNVALIDATED],
 )
-def test_offer_display_body_built_without_validation_is_refused_before_sending(
+def test_body_built_without_validation_is_refused_before_sending(
     servers: FaultServers, build: Callable[[], Any], field_names: tuple[str, str]
 ) -> None:
-    """An unvalidated ``OfferDisplayCreateData``: ApiValueError naming the field; nothing sent."""
-    server = servers(then=answer(201, offer_display_answer()))
+    """An unvalidated ``...CreateData``: ApiValueError naming the field; nothing sent."""
+    server = servers(then=created_for_path())
     body = build()
     config = Configuration(host=server.url, access_token="token-123", retries=0)
     with ApiClient(config) as client:
+        api = UIEventsApi(client)
+        send = (
+            api.create_offer_display
+            if isinstance(body, OfferDisplayCreateData)
+            else api.create_session_init
+        )
         try:
-            UIEventsApi(client).create_offer_display(body)
+            send(body)
         except Exception as error:
             raised: BaseException | None = error
         else:
@@ -227,29 +227,6 @@ def test_offer_display_body_built_without_validation_is_refused_before_sending(
     assert server.connections == 0, f"the server received {server.requests}"
     assert isinstance(raised, ApiValueError), repr(raised)
     assert any(name in str(raised) for name in field_names), str(raised)
-
-
-@pytest.mark.parametrize("how", ["model_construct", "model_copy"])
-def test_session_init_body_built_without_validation_is_refused_before_sending(
-    servers: FaultServers, how: str
-) -> None:
-    """An unvalidated ``SessionInitCreateData`` with a bad UUID: ApiValueError, nothing sent."""
-    server = servers(then=answer(201, session_init_answer()))
-    if how == "model_construct":
-        body = SessionInitCreateData.model_construct(session_uuid="not-a-uuid")
-    else:
-        body = SessionInitCreateData().model_copy(update={"session_uuid": "not-a-uuid"})
-    config = Configuration(host=server.url, access_token="token-123", retries=0)
-    with ApiClient(config) as client:
-        try:
-            UIEventsApi(client).create_session_init(body)
-        except Exception as error:
-            raised: BaseException | None = error
-        else:
-            raised = None
-    assert server.connections == 0, f"the server received {server.requests}"
-    assert isinstance(raised, ApiValueError), repr(raised)
-    assert "session_uuid" in str(raised) or "sessionUuid" in str(raised)
 
 
 def test_a_validated_body_is_still_sent(servers: FaultServers) -> None:

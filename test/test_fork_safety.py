@@ -25,7 +25,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from support import Canned, Recorded, RecordingServer, make_client, session_init_answer
+from samples import session_init_answer
+from support import Canned, Recorded, RecordingServer, make_client
 
 from openapi_client import RetryPolicy, UIEventsApi
 

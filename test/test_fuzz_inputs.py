@@ -15,9 +15,10 @@ from typing import Any
 import pydantic
 import pytest
 import urllib3
-from faultserver import OFFER_DISPLAY_BODY, FaultServer, created_for_path
+from faultserver import FaultServer, created_for_path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from samples import OFFER_BODY
 
 from openapi_client import (
     ApiClient,
@@ -97,7 +98,7 @@ bodies = (
     | st.dictionaries(field_names, field_values, max_size=5)
     | json_like
     | st.builds(object)
-    | st.just(OfferDisplayCreateData.model_validate(OFFER_DISPLAY_BODY))
+    | st.just(OfferDisplayCreateData.model_validate(OFFER_BODY))
     | st.just(SessionInitCreateData())
 )
 numbers = st.integers() | huge_ints | st.floats(allow_nan=True, allow_infinity=True)
@@ -168,24 +169,25 @@ def _call_and_account(
     assert isinstance(getattr(result, "data", result), OfferDisplay | SessionInit)
 
 
+@pytest.mark.parametrize(
+    ("operation", "model"),
+    [
+        ("create_offer_display", OfferDisplayCreateData),
+        ("create_session_init_with_http_info", SessionInitCreateData),
+    ],
+)
 @FUZZ
 @given(body=bodies, options=options)
-def test_create_offer_display_with_any_input(
-    engine: tuple[FaultServer, UIEventsApi], body: Any, options: dict[str, Any]
+def test_an_operation_with_any_input_raises_an_input_error_or_sends_a_valid_body(
+    engine: tuple[FaultServer, UIEventsApi],
+    operation: str,
+    model: type[pydantic.BaseModel],
+    body: Any,
+    options: dict[str, Any],
 ) -> None:
+    """Whatever the body and options: an input error with nothing sent, or one valid request."""
     server, api = engine
-    _call_and_account(server, api.create_offer_display, OfferDisplayCreateData, body, **options)
-
-
-@FUZZ
-@given(body=bodies, options=options)
-def test_create_session_init_with_http_info_with_any_input(
-    engine: tuple[FaultServer, UIEventsApi], body: Any, options: dict[str, Any]
-) -> None:
-    server, api = engine
-    _call_and_account(
-        server, api.create_session_init_with_http_info, SessionInitCreateData, body, **options
-    )
+    _call_and_account(server, getattr(api, operation), model, body, **options)
 
 
 @FUZZ
@@ -199,7 +201,7 @@ def test_unknown_keyword_arguments_are_refused(
     if name in known or not name.isidentifier():
         return
     with pytest.raises(ApiTypeError):
-        api.create_offer_display(OFFER_DISPLAY_BODY, **{name: value})
+        api.create_offer_display(OFFER_BODY, **{name: value})
     assert server.attempts == before
 
 
@@ -254,7 +256,7 @@ def test_extra_headers_are_sent_or_refused_before_sending(
 ) -> None:
     server, api = engine
     _call_and_account(
-        server, api.create_offer_display, OfferDisplayCreateData, OFFER_DISPLAY_BODY, _headers=extra
+        server, api.create_offer_display, OfferDisplayCreateData, OFFER_BODY, _headers=extra
     )
     sent = server.requests[-1]
     assert sent.headers["content-length"] == str(len(sent.body))  # framing stays the SDK's
@@ -352,10 +354,10 @@ def test_models_from_keyword_arguments(model: Any, data: dict[str, Any]) -> None
 @FUZZ
 @given(value=field_values)
 def test_assignment_to_a_model_field_is_validated(value: Any) -> None:
-    model = OfferDisplayCreateData.model_validate(OFFER_DISPLAY_BODY)
+    model = OfferDisplayCreateData.model_validate(OFFER_BODY)
     try:
         model.lead_uuid = value
     except pydantic.ValidationError:
-        assert model.lead_uuid == OFFER_DISPLAY_BODY["leadUuid"]
+        assert model.lead_uuid == OFFER_BODY["leadUuid"]
         return
     assert uuid.UUID(model.lead_uuid)

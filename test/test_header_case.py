@@ -8,28 +8,22 @@ duplicates.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from echo_server import EchoServer, RawRequest, http_answer
-from faultserver import session_init_answer
+from echo_server import EchoServer, RawRequest, session_init_created
 
 from openapi_client import ApiClient, Configuration, UIEventsApi
 
 TOKEN = "configured-token-5d1e"
 
 
-def _created(request: RawRequest) -> bytes:
-    return http_answer(201, json.dumps(session_init_answer()).encode(), reason="Created")
-
-
 @pytest.fixture
 def server() -> Iterator[EchoServer]:
-    with EchoServer(_created) as started:
+    with EchoServer(session_init_created) as started:
         yield started
 
 

@@ -17,7 +17,6 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -63,12 +62,6 @@ from openapi_client.exceptions import (
 from openapi_client.models import OfferDisplay, SessionInit
 from openapi_client.recorder import RecordedEvent
 from openapi_client.testing.server import FakeEngineServer
-
-
-@pytest.fixture
-def engine() -> Iterator[FakeEngineServer]:
-    with FakeEngineServer(token=TOKEN) as server:
-        yield server
 
 
 def statuses(engine: FakeEngineServer) -> list[int | None]:

@@ -10,7 +10,6 @@ import concurrent.futures
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +45,6 @@ from openapi_client.exceptions import (
 from openapi_client.models import OfferDisplay, OfferDisplayCreateData
 from openapi_client.recorder import RecordedEvent
 from openapi_client.testing.server import FakeEngineServer
-
-
-@pytest.fixture
-def engine() -> Iterator[FakeEngineServer]:
-    with FakeEngineServer(token=TOKEN) as server:
-        yield server
-
 
 # -- worker threads ------------------------------------------------------------------------------
 

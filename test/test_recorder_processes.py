@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 from faultserver import FaultServer, hang, refused_url
+from recorder_support import THREAD_PREFIX
 
 from openapi_client.testing import FakeEngineServer
 
@@ -42,7 +43,6 @@ RUN_SECONDS = 30.0
 """Far more than any child needs; past it the child is killed and the test fails (deadlock?)."""
 EXIT_MARGIN = 1.5
 """What interpreter teardown may add to ``exit_timeout`` on a busy machine."""
-THREAD_PREFIX = "openapi_client-recorder-"
 
 pytestmark = pytest.mark.skipif(
     os.name != "posix", reason="POSIX processes: process groups, SIGKILL, flock"

@@ -20,7 +20,6 @@ import logging
 import pickle
 import random
 import re
-import sys
 import threading
 import traceback
 import uuid
@@ -32,8 +31,9 @@ from urllib.parse import parse_qsl, quote, quote_plus
 
 import pytest
 from echo_server import EchoServer, RawRequest, http_answer
-from faultserver import OFFER_DISPLAY_BODY, offer_display_answer
 from pydantic import BaseModel
+from samples import OFFER_BODY, offer_display_answer
+from support import race
 
 from openapi_client import ApiClient, Configuration, UIEventsApi
 from openapi_client.exceptions import (
@@ -335,7 +335,7 @@ def _call(server_url: str, source: Source, secret: str, log_file: Path) -> Calla
 
     def call() -> Any:
         try:
-            return api.create_offer_display_with_http_info(OFFER_DISPLAY_BODY, **options)
+            return api.create_offer_display_with_http_info(OFFER_BODY, **options)
         finally:
             client.close()
 
@@ -362,7 +362,7 @@ def _assert_not_mangled(path: EchoPath, outcome: Any) -> None:
     elif path.name == "400 echoing headers":
         assert [e.message for e in outcome.errors] == ["bad request"]
     elif path.raises is None:
-        assert outcome.data.lead_uuid == OFFER_DISPLAY_BODY["leadUuid"]
+        assert outcome.data.lead_uuid == OFFER_BODY["leadUuid"]
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda s: s.name)
@@ -411,7 +411,7 @@ def test_short_token_is_not_replaced_inside_ordinary_words() -> None:
     with _answering(404, [{"message": message}]) as server:
         config = Configuration(host=server.url, access_token="t", retries=0)
         with ApiClient(config) as client, pytest.raises(NotFoundException) as caught:
-            UIEventsApi(client).create_offer_display(OFFER_DISPLAY_BODY)
+            UIEventsApi(client).create_offer_display(OFFER_BODY)
     error = caught.value
     assert message in str(error)
     assert error.errors[0].message == message
@@ -430,7 +430,7 @@ def test_short_token_leaves_the_error_array_intact() -> None:
     with _answering(400, [item], [("X-Request-Id", "req-12345")]) as server:
         config = Configuration(host=server.url, access_token="e", retries=0)
         with ApiClient(config) as client, pytest.raises(BadRequestException) as caught:
-            UIEventsApi(client).create_offer_display(OFFER_DISPLAY_BODY)
+            UIEventsApi(client).create_offer_display(OFFER_BODY)
     error = caught.value
     assert [e.model_dump(exclude_none=True) for e in error.errors] == [item]
     assert "leadUuid: leadUuid is required" in str(error)
@@ -450,7 +450,7 @@ def test_short_token_is_redacted_where_it_stands_as_a_credential() -> None:
     with _answering(401, [item], headers) as server:
         config = Configuration(host=server.url, access_token="t", retries=0)
         with ApiClient(config) as client, pytest.raises(UnauthorizedException) as caught:
-            UIEventsApi(client).create_offer_display(OFFER_DISPLAY_BODY)
+            UIEventsApi(client).create_offer_display(OFFER_BODY)
     error = caught.value
     (parsed,) = error.errors
     assert parsed.message == "Bearer [REDACTED] is not a valid token"
@@ -476,7 +476,7 @@ def test_short_per_call_key_is_redacted_where_it_stands_as_a_credential() -> Non
             ApiClient(Configuration(host=server.url, retries=0)) as client,
             pytest.raises(ApiException) as caught,
         ):
-            UIEventsApi(client).create_offer_display(OFFER_DISPLAY_BODY, _request_auth=auth)
+            UIEventsApi(client).create_offer_display(OFFER_BODY, _request_auth=auth)
     (parsed,) = caught.value.errors
     assert parsed.message == "api_key=[REDACTED]&page=1 was refused: check the key"
     assert parsed.attribute == "api_key"
@@ -619,17 +619,9 @@ def test_rotating_token_never_shows_in_errors() -> None:
 
         threads = [threading.Thread(target=rotate)]
         threads += [threading.Thread(target=caller) for _ in range(4)]
-        switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(1e-6)  # switch threads often, so that a race shows within the test
         try:
-            for thread in threads:
-                thread.start()
-            stop.wait(ROTATION_SECONDS)
+            race(threads, stop, ROTATION_SECONDS)
         finally:
-            stop.set()
-            for thread in threads:
-                thread.join(30)
-            sys.setswitchinterval(switch_interval)
             client.close()
         calls = len(server.requests)
 

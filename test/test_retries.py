@@ -10,16 +10,8 @@ from typing import Any
 
 import pytest
 import urllib3
-from faultserver import (
-    OFFER_DISPLAY_BODY,
-    Behaviour,
-    FaultServer,
-    FaultServers,
-    answer,
-    hang,
-    offer_display_answer,
-    refused_url,
-)
+from faultserver import Behaviour, FaultServer, FaultServers, answer, hang, refused_url
+from samples import OFFER_BODY, offer_display_answer
 
 from openapi_client import ApiClient, Configuration, RetryPolicy, UIEventsApi
 from openapi_client.exceptions import (
@@ -65,7 +57,7 @@ def created() -> Behaviour:
 
 
 def post(api: UIEventsApi, **options: Any) -> Any:
-    return api.create_offer_display_with_http_info(OFFER_DISPLAY_BODY, **options)
+    return api.create_offer_display_with_http_info(OFFER_BODY, **options)
 
 
 def http_date(offset_seconds: float) -> str:

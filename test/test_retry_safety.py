@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from faultserver import (
-    OFFER_DISPLAY_BODY,
     Behaviour,
     FaultServer,
     FaultServers,
@@ -29,6 +28,7 @@ from faultserver import (
     keep_alive,
     reset,
 )
+from samples import OFFER_BODY
 
 from openapi_client import ApiClient, Configuration, RetryPolicy, UIEventsApi
 from openapi_client.exceptions import ApiConnectionError, ApiException
@@ -72,7 +72,7 @@ def carrying(requests: list[Request], call: str) -> list[Request]:
 
 def post(api: UIEventsApi, call: str) -> Any:
     return api.create_offer_display_with_http_info(
-        OFFER_DISPLAY_BODY, _request_timeout=TIMEOUT, _headers={"X-Test-Call": call}
+        OFFER_BODY, _request_timeout=TIMEOUT, _headers={"X-Test-Call": call}
     )
 
 

@@ -20,15 +20,8 @@ from functools import partial
 from typing import Any
 
 import pytest
-from faultserver import (
-    OFFER_DISPLAY_BODY,
-    FaultServers,
-    answer,
-    hang,
-    offer_display_answer,
-    refused_url,
-    session_init_answer,
-)
+from faultserver import FaultServers, answer, hang, refused_url
+from samples import OFFER_BODY, offer_display_answer, session_init_answer
 
 from openapi_client import ApiClient, Configuration, RetryPolicy, UIEventsApi
 from openapi_client.api_client import refuse_insecure
@@ -159,16 +152,16 @@ def test_token_appears_nowhere_on_any_path(
 
     # success, with and without the per-call auth override
     api = track(api_for(ok.url))
-    response = api.create_offer_display_with_http_info(OFFER_DISPLAY_BODY)
+    response = api.create_offer_display_with_http_info(OFFER_BODY)
     evidence.add("ApiResponse repr", repr(response))
     evidence.add("ApiResponse headers", dict(response.headers))
     evidence.add("ApiResponse data", response.data.to_str())
     auth = {"in": "header", "key": "Authorization", "value": f"Bearer {token}"}
-    overridden = api.create_offer_display(OFFER_DISPLAY_BODY, _request_auth=auth)
+    overridden = api.create_offer_display(OFFER_BODY, _request_auth=auth)
     evidence.add("model repr", repr(overridden))
     evidence.add("model repr", repr(track(api_for(session_ok.url)).create_session_init()))
     after_retry = track(api_for(retried.url)).create_offer_display_with_http_info(
-        OFFER_DISPLAY_BODY
+        OFFER_BODY
     )
     assert after_retry.retries == 1
     evidence.add("ApiResponse after a retry", repr(after_retry))
@@ -180,11 +173,11 @@ def test_token_appears_nowhere_on_any_path(
         ("invalid 201 echoing the token", invalid.url, ApiResponseValidationError),
     ]:
         api = track(api_for(host))
-        evidence.raised(where, expected, partial(api.create_offer_display, OFFER_DISPLAY_BODY))
+        evidence.raised(where, expected, partial(api.create_offer_display, OFFER_BODY))
         evidence.raised(where, expected, api.create_session_init)
     with refused_url() as url:
         refused_api = track(api_for(url))
-        call = partial(refused_api.create_offer_display, OFFER_DISPLAY_BODY)
+        call = partial(refused_api.create_offer_display, OFFER_BODY)
         evidence.raised("refused", ApiConnectionError, call)
     slow_api = track(api_for(silent.url))
     call = partial(slow_api.create_session_init, _request_timeout=(1.0, 0.2))
@@ -194,7 +187,7 @@ def test_token_appears_nowhere_on_any_path(
     api = track(api_for(ok.url))
     config = api.api_client.configuration
     sent_before = ok.attempts
-    bad_body = {**OFFER_DISPLAY_BODY, "leadUuid": "x"}
+    bad_body = {**OFFER_BODY, "leadUuid": "x"}
     input_errors: list[tuple[str, type[Exception], Any]] = [
         ("bad body", ApiValueError, lambda: api.create_offer_display(bad_body)),
         ("wrong body type", ApiTypeError, lambda: api.create_offer_display("body")),

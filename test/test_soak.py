@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import psutil
 import pytest
+from samples import LEAD, OFFER_BODY
 
 from openapi_client import (
     ApiClient,
@@ -34,11 +35,6 @@ WARM_UP_CALLS = 200
 RSS_GROWTH_LIMIT = 30 * 1024 * 1024
 FD_SLACK = 4
 REPORT = pathlib.Path(__file__).with_name(".soak.txt")
-OFFER = {
-    "leadUuid": "39197a3f-d2f4-43eb-9999-7f7a154d79bc",
-    "rateTableUuid": "eb0e6cc4-df13-42fe-b254-c58c9b35a3d6",
-    "offerUuid": "a698f56f-0946-4642-9720-5f280bc8b2e0",
-}
 
 _SERVER = """
 import sys
@@ -130,9 +126,9 @@ def _worker(api: UIEventsApi, calls: int, start: threading.Barrier, tally: Tally
     for index in range(calls):
         try:
             if index % 2:
-                display = api.create_offer_display(OFFER)
+                display = api.create_offer_display(OFFER_BODY)
                 assert isinstance(display, OfferDisplay)
-                assert display.lead_uuid == OFFER["leadUuid"]
+                assert display.lead_uuid == LEAD
                 offers += 1
                 ids.append(display.id)
             else:

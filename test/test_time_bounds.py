@@ -16,7 +16,6 @@ import time
 
 import urllib3
 from faultserver import (
-    OFFER_DISPLAY_BODY,
     Behaviour,
     FaultServers,
     answer,
@@ -24,12 +23,12 @@ from faultserver import (
     hang,
     interim_answers,
     loopback_tls,
-    offer_display_answer,
     trickle_chunk_size,
     trickle_gzip,
     trickle_headers,
     trickle_status_line,
 )
+from samples import OFFER_BODY, offer_display_answer
 
 from openapi_client import ApiClient, Configuration, RetryPolicy, UIEventsApi
 from openapi_client.exceptions import ApiConnectionError, ApiException, ApiTimeoutError
@@ -60,7 +59,7 @@ def timed_post(url: str, timeout: Timeout, *, ca_pem: str | None = None) -> Outc
         api = UIEventsApi(client)
         started = time.monotonic()
         try:
-            api.create_offer_display_with_http_info(OFFER_DISPLAY_BODY, _request_timeout=timeout)
+            api.create_offer_display_with_http_info(OFFER_BODY, _request_timeout=timeout)
         except ApiException as error:
             return Outcome(error, time.monotonic() - started)
         return Outcome(None, time.monotonic() - started)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import urllib3
-from samples import LEAD, OFFER, OFFER_BODY, RATE_TABLE
+from samples import LEAD, OFFER, OFFER_BODY, RATE_TABLE, SESSION
 from support import TOKEN, RecordingServer, make_api, make_client
 
 from openapi_client import (
@@ -26,7 +26,6 @@ from openapi_client import (
 )
 from openapi_client.configuration import HostSetting
 
-SESSION = "820cc28f-ae99-55a5-a364-6353efd4a48b"
 EXACT_OFFER_JSON = (
     b'{"leadUuid":"f914eb07-a64f-51d8-b882-ff508a8c5c81",'
     b'"rateTableUuid":"952a1184-d369-5958-9a0f-bec903e11c48",'

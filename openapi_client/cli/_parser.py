@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any, NoReturn
 
+import openapi_client.cli._commands as commands
 from openapi_client._version import __version__
-from openapi_client.cli import _commands
 from openapi_client.cli._common import (
     EXAMPLE_UUID,
     HOST_ENV_VAR,
@@ -102,7 +102,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         return child
 
     demo = command("demo", "record a session and an offer display on a local fake server", "")
-    demo.set_defaults(run=_commands.demo)
+    demo.set_defaults(run=commands.demo)
 
     serve = command("serve", "run the fake Engine server until interrupted", "--port 8080")
     serve.add_argument(
@@ -113,7 +113,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=_port, default=0, help="port (default: a free one)")
     serve.add_argument("--token", help="accept only this bearer token (default: any)")
-    serve.set_defaults(run=_commands.serve)
+    serve.set_defaults(run=commands.serve)
 
     session = command(
         "session-init", "record that a user began a session", f"--session-uuid {EXAMPLE_UUID}"
@@ -122,7 +122,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     session.add_argument(
         "--session-uuid", metavar="UUID", help="the session's UUID (default: the server makes one)"
     )
-    session.set_defaults(run=_commands.session_init, uuid_flags=("session_uuid",))
+    session.set_defaults(run=commands.session_init, uuid_flags=("session_uuid",))
 
     display = command(
         "offer-display",
@@ -131,7 +131,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     _add_connection_options(display)
     _add_offer_options(display)
-    display.set_defaults(run=_commands.offer_display, uuid_flags=_OFFER_FLAGS)
+    display.set_defaults(run=commands.offer_display, uuid_flags=_OFFER_FLAGS)
 
     pixel = command(
         "pixel-url",
@@ -143,7 +143,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     )
     _add_offer_options(pixel)
     pixel.add_argument("--img", action="store_true", help="print an HTML <img> tag instead")
-    pixel.set_defaults(run=_commands.pixel_url, uuid_flags=_OFFER_FLAGS)
+    pixel.set_defaults(run=commands.pixel_url, uuid_flags=_OFFER_FLAGS)
 
     spool = command(
         "spool",
@@ -162,7 +162,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
         help="with --deliver: how long to keep delivering (default 60)",
     )
     _add_connection_options(spool)
-    spool.set_defaults(run=_commands.spool)
+    spool.set_defaults(run=commands.spool)
     return parser
 
 
