@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlencode
 
-from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from openapi_client._requests import (
     apply_auth,
@@ -33,6 +33,8 @@ from openapi_client.transport import HttpRequest, RESTResponse
 from openapi_client.validation import check_header, merge_headers, timeout_budget, to_timeout
 
 if TYPE_CHECKING:
+    from pydantic import TypeAdapter
+
     from openapi_client.api_client import ApiClient
 
 RequestSerialized = tuple[str, str, dict[str, str], Any, list[Any]]
@@ -274,7 +276,10 @@ _NATIVE: dict[str, Any] = {
 
 @lru_cache(maxsize=128)
 def _adapter(response_type: str) -> TypeAdapter[Any]:
-    """A pydantic adapter for a generator type string, built once per string."""
+    """A pydantic adapter for a generator type string, built once per string (imported on
+    first use: only generated modules need it)."""
+    from pydantic import TypeAdapter
+
     return TypeAdapter(_resolve(response_type))
 
 

@@ -9,7 +9,6 @@ made is honoured on its next call.
 from __future__ import annotations
 
 import copy
-import difflib
 import logging
 import os
 import sys
@@ -200,6 +199,8 @@ class Configuration:
 
         Subclasses may add attributes of their own."""
         if type(self) is Configuration and not name.startswith("_") and not hasattr(Configuration, name):
+            import difflib  # only for this mistake's message
+
             close = difflib.get_close_matches(name, _PUBLIC_NAMES, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ApiAttributeError(f"Configuration has no setting {name!r}{hint}")
