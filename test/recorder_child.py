@@ -40,11 +40,16 @@ import os
 import sys
 import threading
 import uuid
+import warnings
 from typing import Any, NoReturn
 
 from samples import RATE_TABLE
 
 from openapi_client import ApiClient, Configuration, EventRecorder, RetryPolicy
+
+# Forking while the recorder's workers run is what these children exist to do; Python 3.12+
+# warns about any fork of a threaded process, which would fill the stderr the tests read.
+warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
 
 THREAD_PREFIX = "openapi_client-recorder-"
 
