@@ -8,7 +8,8 @@ common yardstick. Run from the repository root:
     python benchmarks/compare.py b5c5ea5 --rounds 21 --calls 2000
 
 Figures: client CPU per call with the network removed (each side fed canned answers through
-whatever seam it has), and wall and CPU per call over loopback.
+whatever seam it has), wall and CPU per call over loopback, and (when both sides have one) the
+``EventRecorder``'s ``record_offer_display`` in the caller's thread, memory only and spooled.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from typing import Any
 
 import urllib3
-from run import ANSWER_HEADERS, BODY, PATH, RAW_BODY, TOKEN, _orders, _time_calls
+from run import ANSWER_HEADERS, BODY, PATH, RAW_BODY, TOKEN, _orders, _quiet_gc, _time_calls
 from server import ANSWER_BODY, start_server
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -157,7 +159,45 @@ def main(argv: list[str] | None = None) -> int:
             to_raw = [a / b for a, b in zip(wall[name], wall["urllib3"], strict=True)]
             print(f"  {name:7} wall {_median(wall[name])}  cpu {_median(loop_cpu[name])}"
                   f"  wall/urllib3 {_median(to_raw)}x")  # fmt: skip
+
+        # -- recording ------------------------------------------------------------------------
+        if all(hasattr(package, "EventRecorder") for package in sides.values()):
+            with start_server() as server:
+                _compare_recording(sides, server.url, args.rounds, pathlib.Path(folder))
     return 0
+
+
+def _compare_recording(sides: dict[str, Any], url: str, rounds: int, folder: pathlib.Path) -> None:
+    """``record_offer_display(dict)`` in the caller's thread, memory only and with a spool:
+    p50 of each block of records (the workers deliver over loopback meanwhile)."""
+    count = 2000
+    print(f"\nEventRecorder.record_offer_display(dict), p50 per block of {count} (µs):")
+    for spooled in (False, True):
+        p50: dict[str, list[float]] = {name: [] for name in sides}
+        recorders = {}
+        for name, package in sides.items():
+            config = package.Configuration(host=url, access_token=TOKEN)
+            spool = str(folder / f"{name}.db") if spooled else None
+            recorders[name] = package.EventRecorder(package.ApiClient(config), spool=spool)
+        for index, order in enumerate(_orders(rounds + 1, list(sides))):
+            for name in order:
+                recorder, took = recorders[name], []
+                with _quiet_gc():
+                    for _ in range(count):
+                        start = time.perf_counter()
+                        recorder.record_offer_display(BODY)
+                        took.append(time.perf_counter() - start)
+                if not recorder.flush(timeout=60):
+                    raise RuntimeError(f"{name}: not delivered: {recorder.stats()}")
+                if index:  # the first round warms up
+                    p50[name].append(statistics.median(took) * 1e6)
+        for recorder in recorders.values():
+            recorder.close()
+        label = "with a spool" if spooled else "memory only"
+        for name, samples in p50.items():
+            print(f"  {label:12} {name:7} {_median(samples)}")
+        ratio = [a / b for a, b in zip(p50["after"], p50["before"], strict=True)]
+        print(f"  {label:12} after/before {_median(ratio)}x")
 
 
 if __name__ == "__main__":

@@ -180,8 +180,6 @@ class _HTTPSPool(urllib3.HTTPSConnectionPool):
     _put_conn = _put_conn
 
 
-
-
 def begin(deadline: float) -> _Exchange:
     """Start an exchange in this thread: the next connection used here keeps ``deadline``."""
     exchange = _Exchange(deadline)
@@ -244,7 +242,9 @@ def transport_error(
         if started:
             return _failure(request, "broken", f"Response broken off: {cause}")
         if exchange is not None and exchange.reused:
-            return _failure(request, "stale", f"Reused connection closed before a response: {cause}")
+            return _failure(
+                request, "stale", f"Reused connection closed before a response: {cause}"
+            )
         return _failure(request, "dropped", f"Connection closed before a response: {cause}")
     return _failure(request, "other", f"HTTP failure: {cause}")
 

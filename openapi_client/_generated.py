@@ -40,6 +40,20 @@ if TYPE_CHECKING:
 RequestSerialized = tuple[str, str, dict[str, str], Any, list[Any]]
 """``(method, url, header_params, body, post_params)``, as ``param_serialize`` returns it."""
 
+
+class SerializedHeaders(dict[str, str]):
+    """The headers ``param_serialize`` returns, carrying to ``call_api`` the per-call secret
+    (``_request_auth``) that they or the URL hold: generated modules pass them on unchanged
+    (``call_api(*_param)``), so each call redacts its own secret, whatever other threads
+    serialize in between."""
+
+    __slots__ = ("secrets",)
+
+    def __init__(self, headers: Mapping[str, str], secrets: tuple[str, ...] = ()) -> None:
+        super().__init__(headers)
+        self.secrets = secrets
+
+
 _JSON_MEDIA = re.compile(r"json", re.IGNORECASE)
 _CHARSET = re.compile(r"charset=([a-zA-Z\-\d]+)[\s;]?")
 _COLLECTION_SEPARATORS = {"csv": ",", "ssv": " ", "tsv": "\t", "pipes": "|"}
@@ -81,9 +95,11 @@ class GeneratedClientContract:
         query = _pairs(self.sanitize_for_serialization(query_params or []), formats)
         if query:
             url += "?" + urlencode([(k, _query_text(v)) for k, v in query])
+        secrets: tuple[str, ...] = ()
         if _request_auth is not None:
             url, secret = apply_auth(_request_auth, headers, url)
-            client._per_call_secrets.append(secret)
+            secrets = (secret,)
+            client._remember_per_call_secret(secret)
         else:
             config_auth = client.configuration.auth_settings()
             for name in auth_settings or ():
@@ -92,7 +108,8 @@ class GeneratedClientContract:
                     url = _apply_setting(setting, headers, url)
             if auth_settings:
                 refuse_without_credentials(f"{method} {resource_path}", secrets_of(headers))
-        return method, url, headers, self.sanitize_for_serialization(body), []
+        body = self.sanitize_for_serialization(body)
+        return method, url, SerializedHeaders(headers, secrets), body, []
 
     def call_api(
         self,
@@ -110,7 +127,11 @@ class GeneratedClientContract:
         headers = dict(state.base_headers)
         merge_headers(headers, header_params or {})
         values = [url, *headers.values()]
-        sent = tuple(s for s in client._per_call_secrets if any(s in value for value in values))
+        # The secret carried with the headers is this call's own; the recent ones cover headers
+        # that were copied on the way here (and lost what they carried).
+        carried = header_params.secrets if isinstance(header_params, SerializedHeaders) else ()
+        candidates = (*carried, *client._recent_per_call_secrets())
+        sent = tuple(s for s in candidates if any(s in value for value in values))
         secrets = secrets_of(headers) + sent
         refuse_insecure(state.allow_insecure_http, url, secrets)
         timeout = state.timeout
@@ -143,8 +164,7 @@ class GeneratedClientContract:
             result = data
         elif response_type is not None:
             content_type = response_data.getheader("Content-Type")
-            match = _CHARSET.search(content_type or "")
-            text = data.decode(match.group(1) if match else "utf-8", "replace")
+            text = _decoded(data, content_type)
             try:
                 result = self.deserialize(text, response_type, content_type)
             except (ValueError, ApiTypeError) as error:
@@ -184,7 +204,10 @@ class GeneratedClientContract:
         if response_text is None:
             return None
         if content_type is None or _JSON_MEDIA.search(content_type):
-            data: Any = json.loads(response_text) if response_text else None
+            try:
+                data: Any = json.loads(response_text) if response_text else None
+            except RecursionError:  # nested deeper than the parser goes: as unparseable as bad JSON
+                raise ApiValueError("response JSON is nested too deeply to parse") from None
         elif content_type.lower().startswith("text/"):
             data = response_text
         else:
@@ -260,6 +283,19 @@ def _encode_body(body: Any) -> bytes | None:
     if isinstance(body, str):
         return body.encode("utf-8")
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _decoded(data: bytes, content_type: str | None) -> str:
+    """The body as text in the ``charset`` its Content-Type names; UTF-8 (as everywhere else in
+    the package) when it names none, or one Python has no text codec for (``x-foo``, ``hex``,
+    ``undefined``), undecodable bytes replaced."""
+    match = _CHARSET.search(content_type or "")
+    if match:
+        try:
+            return data.decode(match.group(1), "replace")
+        except (LookupError, ValueError):  # no such codec, not a text codec, or no "replace"
+            pass
+    return data.decode("utf-8", "replace")
 
 
 def _first_line(error: BaseException) -> str:

@@ -36,7 +36,9 @@ def decode(
     try:
         model = endpoint.decode(data)
     except ValidationError as error:
-        raise response_error(request, response, retries, _describe_invalid(endpoint, error)) from None
+        raise response_error(
+            request, response, retries, _describe_invalid(endpoint, error)
+        ) from None
     if model.__pydantic_extra__ and request.secrets:  # fields the API added may echo a secret
         model.__pydantic_extra__ = _scrubbed(model.__pydantic_extra__, request.redactor)
     return ApiResponse(status, response.headers, model, data, retries, request.secrets)

@@ -137,7 +137,9 @@ def check_token(name: str, value: object) -> str:
 
 def check_cert_data(name: str, value: object) -> str | bytes:
     if not isinstance(value, str | bytes):
-        raise ApiTypeError(f"{name} must be PEM text (str) or DER bytes, got {type(value).__name__}")
+        raise ApiTypeError(
+            f"{name} must be PEM text (str) or DER bytes, got {type(value).__name__}"
+        )
     return value
 
 

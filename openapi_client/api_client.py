@@ -105,8 +105,10 @@ class ApiClient(GeneratedClientContract):
         self._transport: Transport | None = transport
         self._pool_key: object = None
         self._state: ClientState | None = None
+        self._per_call_lock = threading.Lock()
         self._per_call_secrets: collections.deque[str] = collections.deque(maxlen=64)
-        """Recent ``_request_auth`` values given to ``param_serialize``, for ``call_api``."""
+        """Recent ``_request_auth`` values given to ``param_serialize``, for a ``call_api`` whose
+        headers no longer carry theirs (see ``SerializedHeaders``); guarded by its lock."""
         if header_name is not None:
             self.set_default_header(header_name, header_value or "")
         if cookie:
@@ -175,6 +177,15 @@ class ApiClient(GeneratedClientContract):
     @user_agent.setter
     def user_agent(self, value: str) -> None:
         self.set_default_header("User-Agent", value)
+
+    def _remember_per_call_secret(self, secret: str) -> None:
+        with self._per_call_lock:
+            self._per_call_secrets.append(secret)
+
+    def _recent_per_call_secrets(self) -> tuple[str, ...]:
+        """A snapshot: other threads append while a call reads it."""
+        with self._per_call_lock:
+            return tuple(self._per_call_secrets)
 
     # -- the pipeline ------------------------------------------------------------------------
 
@@ -288,16 +299,22 @@ class ApiClient(GeneratedClientContract):
         while True:
             try:
                 if debug:
-                    response = _logs.send_logged(state.transport, request, deadline, retries, started)
+                    response = _logs.send_logged(
+                        state.transport, request, deadline, retries, started
+                    )
                 else:
                     response = state.transport.send(request, deadline)
             except ApiConnectionError as error:
-                wait = policy.backoff(retries + 1) if policy.should_retry_failure(error.kind) else None
+                wait = (
+                    policy.backoff(retries + 1) if policy.should_retry_failure(error.kind) else None
+                )
                 if not _may_retry(policy, retries, wait, deadline):
                     error.retries = retries
                     raise
                 if debug:
-                    _logs.logger.debug("attempt %d failed (%s); retrying", retries + 1, error.reason)
+                    _logs.logger.debug(
+                        "attempt %d failed (%s); retrying", retries + 1, error.reason
+                    )
             else:
                 if not policy.should_retry_status(response.status):
                     return response, retries
@@ -326,6 +343,7 @@ def _after_fork_in_child() -> None:
     """A lock held by a parent thread at fork time would never be released in the child."""
     for client in list(_CLIENTS):
         client._lock = threading.Lock()
+        client._per_call_lock = threading.Lock()
         client._state = None
 
 

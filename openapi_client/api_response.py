@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -41,6 +41,12 @@ class ApiResponse(Generic[T]):
             scrubbed = redactor_for(self._secrets).headers(self._headers)
             self._headers, self._secrets = HTTPHeaderDict(scrubbed), ()
         return self._headers
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled, copied and deep-copied from the scrubbed headers: the request's secrets,
+        kept only until ``headers`` is first read, never leave this object."""
+        args = (self.status_code, self.headers, self.data, self.raw_data, self.retries)
+        return type(self), args
 
     def __repr__(self) -> str:
         return (

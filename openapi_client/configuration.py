@@ -73,7 +73,9 @@ def _server_in_list(config: Configuration, index: int | None) -> None:
     if index is not None:
         count = len(config.get_host_settings())
         if index >= count:
-            raise ApiValueError(f"server_index must be less than {count} (the servers listed), got {index}")
+            raise ApiValueError(
+                f"server_index must be less than {count} (the servers listed), got {index}"
+            )
 
 
 # -- reactions to changes of the logging settings -------------------------------------------
@@ -117,9 +119,7 @@ class Configuration:
     _default: ClassVar[Configuration | None] = None
 
     # The settings, in the order they are applied (the log format before the log handlers).
-    host: Setting[str, str | None] = Setting(
-        optional(check_url), None, read=_host_or_fallback
-    )
+    host: Setting[str, str | None] = Setting(optional(check_url), None, read=_host_or_fallback)
     """Base URL of the API: this, else ``$ENGINE_API_HOST``, else the server list; reads as a str."""
     access_token: Setting[str | None, str | None] = Setting(optional(check_token), None)
     server_index: Setting[int | None, int | None] = Setting(
@@ -198,7 +198,11 @@ class Configuration:
         """Refuse unknown settings (a typo would otherwise be ignored); the rest check themselves.
 
         Subclasses may add attributes of their own."""
-        if type(self) is Configuration and not name.startswith("_") and not hasattr(Configuration, name):
+        if (
+            type(self) is Configuration
+            and not name.startswith("_")
+            and not hasattr(Configuration, name)
+        ):
             import difflib  # only for this mistake's message
 
             close = difflib.get_close_matches(name, _PUBLIC_NAMES, n=1)

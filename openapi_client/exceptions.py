@@ -4,7 +4,8 @@ OpenApiException
 ├── ApiTypeError, ApiValueError, ApiAttributeError                bad input, found before sending
 ├── RecorderError                                                 the background recorder refused an event
 │   ├── RecorderClosedError                                       ... because it was closed
-│   └── RecorderFullError                                         ... because its queue was full
+│   ├── RecorderFullError                                         ... because its queue was full
+│   └── RecorderSpooledError                                      ... not yet: it waits in the spool
 └── ApiException                                                  the call failed
     ├── ApiStatusError                                            the server answered with an error status
     │   ├── BadRequestException (400), UnauthorizedException (401), ForbiddenException (403),
@@ -93,6 +94,11 @@ class RecorderClosedError(RecorderError):
 
 class RecorderFullError(RecorderError):
     """The recorder's memory queue was full and it has no spool: the event was dropped."""
+
+
+class RecorderSpooledError(RecorderError):
+    """The recorder stopped before delivering the event, which waits in the spool: the next
+    recorder on that file delivers it. Nothing is lost; this future only cannot tell the end."""
 
 
 class ApiException(OpenApiException):
@@ -284,6 +290,7 @@ __all__ = [
     "RecorderClosedError",
     "RecorderError",
     "RecorderFullError",
+    "RecorderSpooledError",
     "ServiceException",
     "UnauthorizedException",
     "UnprocessableEntityException",

@@ -20,7 +20,14 @@ import urllib3
 from openapi_client import _connections
 from openapi_client._connections import TRANSPORT_ERRORS, transport_error
 from openapi_client.exceptions import ApiException
-from openapi_client.transport import HttpRequest, RESTResponse, Transport, discard, read_body
+from openapi_client.transport import (
+    HttpRequest,
+    RESTResponse,
+    RESTResponseType,
+    Transport,
+    discard,
+    read_body,
+)
 from openapi_client.validation import timeout_budget, to_timeout
 
 __all__ = [
@@ -36,8 +43,6 @@ __all__ = [
     "transport_error",
 ]
 
-RESTResponseType = urllib3.HTTPResponse
-"""What generated modules annotate raw responses with."""
 _NO_RETRY = urllib3.Retry(total=False, redirect=False)
 """urllib3 must not retry (``ApiClient`` does); built once, as ``retries=False`` builds one per call."""
 _DEFAULT = urllib3.Timeout(connect=5.0, read=10.0)
@@ -168,7 +173,11 @@ class RESTClientObject:
         max_bytes: int = 1 << 30,
     ) -> RESTResponse:
         """One complete attempt, body included (openapi-generator's entry point)."""
-        timeout = to_timeout(_request_timeout) if _request_timeout is not None else _DEFAULT
+        timeout = (
+            to_timeout(_request_timeout, "_request_timeout")
+            if _request_timeout is not None
+            else _DEFAULT
+        )
         payload = body.encode() if isinstance(body, str) else body
         budget = timeout_budget(timeout)
         request = HttpRequest(method, url, headers or {}, payload, timeout, budget, max_bytes)

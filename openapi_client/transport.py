@@ -55,7 +55,9 @@ class RESTResponse:
     response); ``retries`` how many times the call was retried before it.
     """
 
-    __slots__ = ("_exchange", "data", "headers", "reason", "request", "response", "retries", "status")
+    __slots__ = (
+        "_exchange", "data", "headers", "reason", "request", "response", "retries", "status",
+    )  # fmt: skip
 
     def __init__(
         self,

@@ -85,7 +85,9 @@ def check_header(name: object, value: object) -> None:
 def check_headers(name: str, value: object) -> dict[str, str]:
     """A mapping of valid headers, as a new dict."""
     if not isinstance(value, Mapping):
-        raise ApiTypeError(f"{name} must be a mapping of header names to values, got {type(value).__name__}")
+        raise ApiTypeError(
+            f"{name} must be a mapping of header names to values, got {type(value).__name__}"
+        )
     for header, header_value in value.items():
         try:
             check_header(header, header_value)
@@ -111,7 +113,7 @@ def merge_headers(headers: dict[str, str], extra: Mapping[str, str]) -> None:
 def to_timeout(value: object, name: str = "timeout") -> urllib3.Timeout:
     """One number (connect and read each), a (connect, read) pair, or a ``urllib3.Timeout``."""
     if isinstance(value, urllib3.Timeout):
-        return value
+        return _checked_urllib3_timeout(value, name)
     if value is None:
         raise ApiValueError(f"{name}: None would wait forever; give seconds")
     if isinstance(value, list):
@@ -135,6 +137,28 @@ def _timeout_from_hashable(value: Any, name: str) -> urllib3.Timeout:
         return urllib3.Timeout(connect=_seconds(connect, name), read=_seconds(read, name))
     seconds = _seconds(value, name)
     return urllib3.Timeout(connect=seconds, read=seconds)
+
+
+def _checked_urllib3_timeout(value: urllib3.Timeout, name: str) -> urllib3.Timeout:
+    """A copy of a ``urllib3.Timeout`` whose parts pass the same check as plain seconds, and
+    that bounds a call: connect and read both set, or total set. urllib3 itself takes ``None``
+    (and a part left out: the socket default, normally ``None`` too) to mean wait forever, and
+    lets ``inf`` or 1e300 through to fail on every call as the socket layer's OverflowError."""
+    parts = {"connect": value._connect, "read": value._read, "total": value.total}
+    given = {
+        part: _seconds(seconds, f"{name}: urllib3.Timeout {part}")
+        for part, seconds in parts.items()
+        if seconds is not None and seconds is not urllib3.Timeout.DEFAULT_TIMEOUT
+    }
+    if "total" not in given and not ("connect" in given and "read" in given):
+        raise ApiValueError(
+            f"{name}: a urllib3.Timeout must set both connect and read, or total "
+            "(a part left out or None would wait forever)"
+        )
+    unset = urllib3.Timeout.DEFAULT_TIMEOUT
+    return urllib3.Timeout(
+        connect=given.get("connect", unset), read=given.get("read", unset), total=given.get("total")
+    )
 
 
 def _seconds(value: object, name: str) -> float:

@@ -363,7 +363,6 @@ def _write_table() -> Iterator[None]:
     TABLE.write_text("\n".join(lines) + "\n")
 
 
-
 def _outcome(error: ApiException | None) -> str:
     if error is None:
         return "success"

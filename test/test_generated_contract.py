@@ -13,6 +13,7 @@ import decimal
 import enum
 import json
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ import pytest
 from faultserver import FaultServers, trickle_status_line
 from pydantic import SecretStr
 from samples import LEAD, OFFER, RATE_TABLE
-from support import Canned, Recorded, RecordingServer
+from support import Canned, Recorded, RecordingServer, race
 
 import openapi_client
 import openapi_client.models
@@ -67,7 +68,9 @@ def events(fake: FakeEngineServer) -> Iterator[GeneratedUIEventsApi]:
 
 
 @pytest.fixture
-def rate_tables(recording_server: RecordingServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[RateTablesApi]:
+def rate_tables(
+    recording_server: RecordingServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[RateTablesApi]:
     # A generated package keeps its models in openapi_client.models: put this one there too.
     monkeypatch.setattr(openapi_client.models, "RateTableSummary", RateTableSummary, raising=False)
     config = Configuration(host=recording_server.url, access_token=TOKEN, retries=FAST)
@@ -165,7 +168,9 @@ def test_generated_call_keeps_the_deadline(servers: FaultServers) -> None:
     assert time.monotonic() - started < 1.0 + 0.75
 
 
-def test_generated_call_scrubs_a_per_call_token_echoed_back(recording_server: RecordingServer) -> None:
+def test_generated_call_scrubs_a_per_call_token_echoed_back(
+    recording_server: RecordingServer,
+) -> None:
     """``_request_auth`` in the query, echoed in an error body, is removed from the error."""
     secret = "pk_per_call_" + uuid.uuid4().hex
     recording_server.respond_with(lambda request: Canned(400, [{"message": f"bad {request.path}"}]))
@@ -176,7 +181,12 @@ def test_generated_call_scrubs_a_per_call_token_echoed_back(recording_server: Re
 
     assert secret in recording_server.requests[0].path  # it was sent ...
     error = caught.value
-    for text in (str(error), repr(error), error.body or "", *(e.message or "" for e in error.errors)):
+    for text in (
+        str(error),
+        repr(error),
+        error.body or "",
+        *(e.message or "" for e in error.errors),
+    ):
         assert secret not in text  # ... and is gone from what came back
     assert error.url is not None
     assert secret not in error.url
@@ -329,3 +339,157 @@ def test_deserialize_builds_models_from_openapi_client_models() -> None:
     client = ApiClient(Configuration())
     errors = client.deserialize('[{"message": "m", "attribute": "a"}]', "List[ApiError]", None)
     assert errors == [ApiError(message="m", attribute="a")]
+
+
+# -- bodies a generated call cannot parse -----------------------------------------------------
+
+NESTED_TOO_DEEP = "[" * 100_000
+"""Deeper than Python's json will parse: ``json.loads`` raises RecursionError on it."""
+
+
+def test_generated_get_with_an_error_body_nested_too_deep_raises_the_status_exception(
+    rate_tables: RateTablesApi, recording_server: RecordingServer
+) -> None:
+    """Unparseable like any other body that is not an error array: 400 is BadRequestException."""
+    recording_server.enqueue(400, NESTED_TOO_DEEP, {"Content-Type": "application/json"})
+
+    with pytest.raises(BadRequestException) as caught:
+        rate_tables.get_rate_table("rt")
+    assert caught.value.errors == []
+    assert caught.value.body == NESTED_TOO_DEEP
+
+
+@pytest.mark.parametrize("response_type", ["RateTableSummary", "object", "List[ApiError]"])
+def test_generated_success_body_nested_too_deep_raises_validation_error(
+    recording_server: RecordingServer, response_type: str
+) -> None:
+    """A 2xx nested too deep is a malformed response, as a 2xx that is not JSON is."""
+    recording_server.enqueue(200, NESTED_TOO_DEEP, {"Content-Type": "application/json"})
+    with ApiClient(Configuration(host=recording_server.url, access_token=TOKEN)) as client:
+        serialized = client.param_serialize(
+            "GET", "/rateTables/rt", auth_settings=["publishableBearerToken"]
+        )
+        response = client.call_api(*serialized)
+        with pytest.raises(ApiResponseValidationError) as caught:
+            client.response_deserialize(response, {"200": response_type})
+    assert caught.value.status == 200
+    assert "nested too deeply" in (caught.value.reason or "")
+
+
+# -- charsets ---------------------------------------------------------------------------------
+
+
+def summary_bytes(encoding: str) -> bytes:
+    document = {"uuid": "rt", "leadUuid": LEAD, "offerCount": 1, "tags": ["café"]}
+    return json.dumps(document, ensure_ascii=False).encode(encoding)
+
+
+@pytest.mark.parametrize("charset", ["x-foo", "hex", "undefined"])
+def test_generated_get_reads_a_charset_without_a_text_codec_as_utf8(
+    rate_tables: RateTablesApi, recording_server: RecordingServer, charset: str
+) -> None:
+    """An unknown codec (``x-foo``), a bytes codec (``hex``), one that always fails
+    (``undefined``): read as UTF-8, as the SDK's own operations read every body."""
+    content_type = {"Content-Type": f"application/json; charset={charset}"}
+    recording_server.enqueue(200, summary_bytes("utf-8"), content_type)
+
+    assert rate_tables.get_rate_table("rt").tags == ["café"]
+
+
+def test_generated_get_honours_a_known_charset(
+    rate_tables: RateTablesApi, recording_server: RecordingServer
+) -> None:
+    content_type = {"Content-Type": "application/json; charset=iso-8859-1"}
+    recording_server.enqueue(200, summary_bytes("latin-1"), content_type)
+
+    assert rate_tables.get_rate_table("rt").tags == ["café"]
+
+
+# -- per-call secrets and threads -------------------------------------------------------------
+
+RACE_SECONDS = 2.0
+PER_CALL_THREADS = 100
+"""More calls serialized at once than the 64 recent per-call secrets a client remembers."""
+
+
+def test_call_api_is_undisturbed_by_threads_serializing_per_call_auth(
+    recording_server: RecordingServer,
+) -> None:
+    """``call_api`` looks through the client's recent per-call secrets while other threads
+    add theirs: every call still succeeds, nothing else escapes."""
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    statuses: list[int] = []
+    config = Configuration(host=recording_server.url, access_token=TOKEN, retries=0)
+    with ApiClient(config) as client:
+
+        def serialize() -> None:
+            number = 0
+            while not stop.is_set():
+                number += 1
+                auth = {"in": "header", "key": "X-Api-Key", "value": f"pk_other_{number:08d}"}
+                client.param_serialize("POST", "/uiEvent/sessionInits", body={}, _request_auth=auth)
+
+        def call() -> None:
+            serialized = client.param_serialize(
+                "POST", "/uiEvent/sessionInits", body={}, auth_settings=["publishableBearerToken"]
+            )
+            while not stop.is_set():
+                try:
+                    response = client.call_api(*serialized)
+                    response.read()
+                    statuses.append(response.status)
+                except BaseException as error:
+                    failures.append(error)
+                    stop.set()
+
+        threads = [threading.Thread(target=serialize) for _ in range(2)]
+        threads.append(threading.Thread(target=call))
+        race(threads, stop, RACE_SECONDS)
+
+    assert failures == []
+    assert statuses
+    assert set(statuses) == {201}
+
+
+def test_each_per_call_secret_is_redacted_however_many_calls_serialize_meanwhile(
+    recording_server: RecordingServer,
+) -> None:
+    """100 threads each serialize a call with their own ``_request_auth``, all before any of
+    them sends: every one's secret, echoed in its error, is still removed."""
+    recording_server.respond_with(lambda request: Canned(400, [{"message": f"bad {request.path}"}]))
+    all_serialized = threading.Barrier(PER_CALL_THREADS)
+    shown: list[int] = []
+    unexpected: list[BaseException] = []
+    config = Configuration(
+        host=recording_server.url, retries=0, connection_pool_maxsize=PER_CALL_THREADS
+    )
+    with ApiClient(config) as client:
+
+        def one_call(number: int) -> None:
+            secret = f"pk_per_call_{number:03d}_{uuid.uuid4().hex}"
+            auth = {"in": "query", "key": "api_key", "value": secret}
+            serialized = client.param_serialize(
+                "POST", "/uiEvent/sessionInits", body={}, _request_auth=auth
+            )
+            all_serialized.wait(30)
+            try:
+                client.response_deserialize(client.call_api(*serialized), {"201": "SessionInit"})
+            except BadRequestException as error:
+                texts = [str(error), repr(error), error.body or "", error.url or ""]
+                texts += [e.message or "" for e in error.errors]
+                if any(secret in text for text in texts):
+                    shown.append(number)
+            except BaseException as error:
+                unexpected.append(error)
+
+        threads = [threading.Thread(target=one_call, args=(n,)) for n in range(PER_CALL_THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+
+    assert unexpected == []
+    assert len(recording_server.requests) == PER_CALL_THREADS
+    assert all("api_key=pk_per_call_" in r.path for r in recording_server.requests)  # sent ...
+    assert shown == []  # ... and removed from every error

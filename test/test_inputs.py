@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import decimal
 import html
 import uuid
 from typing import Any
 
 import pytest
+import urllib3
 from samples import LEAD, OFFER, OFFER_BODY, RATE_TABLE
 from support import TOKEN, RecordingServer
 
@@ -19,6 +21,7 @@ from openapi_client import (
     OpenApiException,
     UIEventsApi,
 )
+from openapi_client.rest import RESTClientObject
 
 
 @pytest.fixture
@@ -197,6 +200,70 @@ def test_bad_request_timeout_is_refused(
 def test_bad_configured_timeout_is_refused(timeout: Any) -> None:
     with pytest.raises((ApiValueError, ApiTypeError), match="timeout"):
         Configuration(timeout=timeout)
+
+
+UNBOUNDED_OR_BAD_URLLIB3_TIMEOUTS = [
+    pytest.param(urllib3.Timeout(), ApiValueError, id="nothing-set"),
+    pytest.param(urllib3.Timeout(connect=None, read=None), ApiValueError, id="none-none"),
+    pytest.param(urllib3.Timeout(connect=1, read=None), ApiValueError, id="read-none"),
+    pytest.param(urllib3.Timeout(read=1), ApiValueError, id="connect-left-out"),
+    pytest.param(urllib3.Timeout(total=None), ApiValueError, id="total-none"),
+    pytest.param(urllib3.Timeout(total=1e300), ApiValueError, id="total-1e300"),
+    pytest.param(urllib3.Timeout(total=float("inf")), ApiValueError, id="total-inf"),
+    pytest.param(urllib3.Timeout(connect=1, read=float("nan")), ApiValueError, id="read-nan"),
+    pytest.param(
+        urllib3.Timeout(connect=1e300, read=1, total=2), ApiValueError, id="connect-1e300"
+    ),
+    pytest.param(urllib3.Timeout(connect=decimal.Decimal(1), read=1), ApiTypeError, id="decimal"),
+]
+"""urllib3 accepts all of these; each would wait forever or fail every call (OverflowError)."""
+
+
+@pytest.mark.parametrize(("timeout", "error"), UNBOUNDED_OR_BAD_URLLIB3_TIMEOUTS)
+def test_unbounded_or_out_of_range_urllib3_timeout_is_refused_when_set(
+    timeout: urllib3.Timeout, error: type[Exception]
+) -> None:
+    """Configured, in the constructor or on assignment: the same typed error as bad seconds."""
+    with pytest.raises(error, match="timeout"):
+        Configuration(timeout=timeout)
+    config = Configuration()
+    with pytest.raises(error, match="timeout"):
+        config.timeout = timeout
+
+
+@pytest.mark.parametrize(("timeout", "error"), UNBOUNDED_OR_BAD_URLLIB3_TIMEOUTS)
+def test_unbounded_or_out_of_range_urllib3_timeout_is_refused_per_call(
+    api: UIEventsApi, nothing_sent: None, timeout: urllib3.Timeout, error: type[Exception]
+) -> None:
+    """As ``_request_timeout``: refused before sending, by operations and the generated path."""
+    with pytest.raises(error, match="_request_timeout"):
+        api.create_session_init(_request_timeout=timeout)
+    client = api.api_client
+    serialized = client.param_serialize("POST", "/uiEvent/sessionInits", body={})
+    with pytest.raises(error, match="_request_timeout"):
+        client.call_api(*serialized, _request_timeout=timeout)
+    rest = RESTClientObject(client.configuration)
+    try:
+        with pytest.raises(error, match="_request_timeout"):
+            rest.request("POST", serialized[1], _request_timeout=timeout)
+    finally:
+        rest.close()
+
+
+@pytest.mark.parametrize(
+    "timeout",
+    [
+        urllib3.Timeout(total=2),
+        urllib3.Timeout(connect=1, read=2),
+        urllib3.Timeout(connect=1, total=3),
+        urllib3.Timeout(connect=None, read=None, total=3),
+    ],
+    ids=repr,
+)
+def test_bounded_urllib3_timeout_is_accepted(api: UIEventsApi, timeout: urllib3.Timeout) -> None:
+    """connect and read both set, or total set: the call is bounded, and goes through."""
+    assert Configuration(timeout=timeout).timeout is not None
+    assert api.create_session_init(_request_timeout=timeout).id == 1
 
 
 @pytest.mark.parametrize(

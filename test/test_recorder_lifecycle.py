@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import logging
+import os
 import threading
 import uuid
 from pathlib import Path
@@ -30,7 +31,10 @@ from recorder_support import (
     assert_stats_add_up,
     failures_into,
     offer,
+    offer_uuids,
+    offer_uuids_received,
     recorder_threads,
+    wait_until,
 )
 
 from openapi_client import ApiClient, Configuration, EventRecorder
@@ -41,9 +45,11 @@ from openapi_client.exceptions import (
     BadRequestException,
     OpenApiException,
     RecorderClosedError,
+    RecorderSpooledError,
 )
 from openapi_client.models import OfferDisplay, OfferDisplayCreateData
 from openapi_client.recorder import RecordedEvent
+from openapi_client.recorder import _recorder as recorder_module
 from openapi_client.testing.server import FakeEngineServer
 
 # -- worker threads ------------------------------------------------------------------------------
@@ -405,3 +411,125 @@ def test_no_token_in_failures_callbacks_or_logs(
     assert "HTTP request" in caplog.text  # the client logged at DEBUG: its records were seen
     leaks = [text for text in seen if token in text]
     assert leaks == []
+
+
+# -- close racing record_* -------------------------------------------------------------------------
+
+
+class _CloseDuringRecord:
+    """Makes ``close()`` run at the worst moment: after ``record_*`` passed its first "closed?"
+    check and before it queued the event (the interleaving another thread would need luck
+    for). Patches the recorder module's event class, so ``close()`` runs in its constructor."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, recorder: EventRecorder) -> None:
+        original = recorder_module.RecordedEvent
+
+        class Racing(original):  # type: ignore[valid-type, misc]
+            def __init__(self, *args: Any) -> None:
+                monkeypatch.setattr(recorder_module, "RecordedEvent", original)
+                recorder.close(timeout=0.5)
+                super().__init__(*args)
+
+        monkeypatch.setattr(recorder_module, "RecordedEvent", Racing)
+
+
+def test_an_event_recorded_while_close_runs_is_refused_or_settled(
+    engine: FakeEngineServer, recorders: Recorders, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory only: ``close()`` between the check and the queueing. The event is refused
+    (RecorderClosedError), never left in a queue nobody reads: nothing stays pending."""
+    recorder = recorders(engine.url)
+    assert recorder.record_session_init().result(timeout=WAIT)  # workers running
+    _CloseDuringRecord(monkeypatch, recorder)
+
+    with pytest.raises(RecorderClosedError):
+        recorder.record_session_init()
+
+    assert recorder.stats().pending == 0
+    assert recorder.flush(timeout=0.1)
+
+
+def test_an_event_spooled_while_close_runs_stays_for_the_next_recorder(
+    engine: FakeEngineServer,
+    recorders: Recorders,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """With a spool the event is on disk when ``record_*`` finds the recorder closed: its
+    future says so (RecorderSpooledError) at once, and the next recorder delivers it."""
+    spool = tmp_path / "spool.db"
+    first = recorders(engine.url, spool=spool)
+    _CloseDuringRecord(monkeypatch, first)
+
+    event = first.record_offer_display(offer())
+
+    assert isinstance(event.exception(timeout=0), RecorderSpooledError)
+    assert first.stats().pending == 0
+    second = recorders(engine.url, spool=spool)
+    assert second.flush(timeout=WAIT)
+    assert [d.offer_uuid for d in engine.offer_displays] == [event.request.offer_uuid]
+
+
+# -- close with events waiting on disk -------------------------------------------------------------
+
+
+def test_close_settles_the_futures_of_events_left_in_the_spool(
+    servers: FaultServers, recorders: Recorders, release: threading.Event, tmp_path: Path
+) -> None:
+    """A full memory queue, the overflow on disk, ``close()`` while the server holds the one
+    request in flight: nothing stays pending, each event left on disk has a future that says
+    RecorderSpooledError (not a failure: no on_error), a cancelled one is deleted, not sent,
+    and the next recorder delivers the rest exactly once."""
+    server = servers(held(release, created_for_path()), then=created_for_path())
+    failures: Failures = []
+    spool = tmp_path / "spool.db"
+    first = recorders(
+        server.url, max_queue=1, workers=1, spool=spool, on_error=failures_into(failures)
+    )
+    sending = first.record_offer_display(offer())
+    assert server.wait_for_attempts(1, timeout=WAIT)
+    queued = first.record_offer_display(offer())  # the one place in the memory queue
+    on_disk = [first.record_offer_display(offer()) for _ in range(3)]
+    cancelled = first.record_offer_display(offer())
+    assert cancelled.cancel()
+
+    first.close(timeout=0.2)
+
+    assert first.stats().pending == 1  # the request still held by the server
+    for event in [queued, *on_disk]:
+        assert isinstance(event.exception(timeout=0), RecorderSpooledError)
+    assert [event for event, _ in failures] == [cancelled]
+    assert first.stats().dropped == 1
+    release.set()
+    assert isinstance(sending.result(timeout=WAIT), OfferDisplay)
+    wait_until(lambda: first.stats().pending == 0)
+    second = recorders(server.url, spool=spool)
+    assert second.flush(timeout=WAIT)
+    assert offer_uuids_received(server) == offer_uuids([sending, queued, *on_disk])
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="lists open files via /proc")
+def test_close_closes_the_spool_file(engine: FakeEngineServer, tmp_path: Path) -> None:
+    """After ``close()`` no handle on the spool (or its -wal and -shm) stays open: the file can
+    be moved or deleted, and a long-lived process making recorders leaks nothing."""
+    spool = tmp_path / "spool.db"
+
+    def open_on_spool() -> list[str]:
+        targets = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                targets.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                continue
+        return [target for target in targets if target.startswith(str(spool))]
+
+    with engine.client(access_token=TOKEN) as client:
+        recorder = EventRecorder(client, spool=spool)
+        assert recorder.record_session_init().result(timeout=WAIT)
+        assert open_on_spool()
+
+        recorder.close()
+
+        assert open_on_spool() == []
+        assert recorder.stats().spooled == 0  # still answers, reading the file
+        assert open_on_spool() == []

@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import socket
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ from faultserver import (
     refused_url,
 )
 from recorder_support import (
+    FAST,
     TOKEN,
     WAIT,
     Failures,
@@ -41,10 +43,14 @@ from recorder_support import (
     wait_until,
 )
 
-from openapi_client import EventRecorder
+from openapi_client import ApiClient, Configuration, EventRecorder, RetryPolicy
 from openapi_client.exceptions import OpenApiException, RecorderFullError
 from openapi_client.models import OfferDisplay
 from openapi_client.recorder import RecordedEvent, RecorderStats
+from openapi_client.recorder import _delivery as delivery_module
+from openapi_client.recorder import _spool as spool_module
+from openapi_client.recorder._gate import DeliveryGate
+from openapi_client.recorder._spool import Spool
 from openapi_client.testing.server import FakeEngineServer
 
 # -- a full queue --------------------------------------------------------------------------------
@@ -408,3 +414,75 @@ def test_flush_is_false_while_events_are_pending_and_true_once_delivered(
     assert recorder.flush(timeout=WAIT) is True
     assert event.done()
     assert recorder.stats().pending == 0
+
+
+# -- the spool's heartbeat, and flush in sync mode -------------------------------------------------
+
+
+def test_a_recorder_stuck_in_an_outage_keeps_showing_it_is_alive(
+    servers: FaultServers,
+    recorders: Recorders,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its worker waits out a long ``Retry-After`` for the whole ``delivery_timeout``: the
+    recorder's heartbeat in the spool goes on meanwhile (the interval shortened to 50 ms here,
+    15 s in production), so no other process takes its events for a dead owner's and sends
+    them a second time."""
+    monkeypatch.setattr(spool_module, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(delivery_module, "HEARTBEAT_SECONDS", 0.05)
+    server = servers(then=answer(503, b"", {"Retry-After": "60"}))
+    spool = tmp_path / "spool.db"
+    recorder = recorders(server.url, workers=1, spool=spool, delivery_timeout=60.0)
+    recorder.record_offer_display(offer())
+    assert server.wait_for_attempts(1, timeout=WAIT)
+    failed_at = time.time()
+
+    def heartbeat() -> float:
+        with sqlite3.connect(spool) as db:
+            return float(db.execute("SELECT max(heartbeat) FROM owners").fetchone()[0])
+
+    wait_until(lambda: heartbeat() > failed_at + 0.5)
+    assert server.attempts == 1  # still waiting out the Retry-After
+
+
+def test_flush_in_sync_mode_starts_nothing_after_its_timeout(
+    servers: FaultServers, tmp_path: Path
+) -> None:
+    """``sync=True``: ``flush(timeout)`` delivers the spool in the caller's thread, one event
+    at a time, and starts no attempt after its timeout: with the API answering 503, only the
+    first event is tried (until the flush's timeout, not its own delivery_timeout), then it
+    waits on disk with the others."""
+    spool = tmp_path / "spool.db"
+    left = Spool(str(spool))
+    for _ in range(3):
+        left.add("offer_display", json.dumps(offer()).encode(), time.time(), queued=False)
+    left.release()
+    server = servers(then=answer(503, b""))
+    config = Configuration(host=server.url, access_token=TOKEN, retries=FAST)
+    with ApiClient(config) as client:
+        recorder = EventRecorder(client, spool=spool, sync=True, delivery_timeout=2.0)
+
+        assert not recorder.flush(timeout=0.3)
+
+        tried = {json.loads(request.body)["offerUuid"] for request in server.requests}
+        assert len(tried) == 1, f"{len(tried)} events tried, one after another"
+        assert Spool(str(spool), register=False).summary().waiting == 3
+        recorder.close(timeout=0.1)
+
+
+def test_an_answer_to_a_request_sent_before_a_429_does_not_cut_its_wait() -> None:
+    """The gate: a 429 with ``Retry-After: 30`` shuts it; a success of a request that was
+    already in flight proves nothing about now and keeps it shut; a probe once the wait is
+    over opens it."""
+    gate = DeliveryGate(RetryPolicy(initial_backoff=0.01, max_backoff=0.05))
+    assert gate.enter(time.monotonic() + 1, lambda: False) is False
+    assert gate.enter(time.monotonic() + 1, lambda: False) is False
+
+    gate.leave(False, healthy=False, retry_after=30.0)  # one request: 429
+    gate.leave(False, healthy=True)  # the other, sent before: 201
+
+    assert not gate.healthy
+    assert gate.enter(time.monotonic() + 0.05, lambda: False) is None  # still waiting
+    gate.leave(True, healthy=True)  # a probe that went out (as after the wait) and succeeded
+    assert gate.healthy

@@ -15,6 +15,7 @@ leaked.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import pickle
@@ -32,10 +33,10 @@ from urllib.parse import parse_qsl, quote, quote_plus
 import pytest
 from echo_server import EchoServer, RawRequest, http_answer
 from pydantic import BaseModel
-from samples import OFFER_BODY, offer_display_answer
-from support import race
+from samples import OFFER_BODY, offer_display_answer, session_init_answer
+from support import Canned, Recorded, RecordingServer, race
 
-from openapi_client import ApiClient, Configuration, UIEventsApi
+from openapi_client import ApiClient, ApiResponse, Configuration, UIEventsApi
 from openapi_client.exceptions import (
     ApiConnectionError,
     ApiException,
@@ -629,3 +630,38 @@ def test_rotating_token_never_shows_in_errors() -> None:
     assert calls > 0
     assert rotated > 1, "the token was never rotated"
     assert leaked == [], f"after {calls} calls, {rotated} tokens: shown {sorted(set(leaked))[:3]}"
+
+
+# -- a response kept for later ---------------------------------------------------------------------
+
+
+def test_pickled_or_copied_api_response_carries_no_secret(
+    recording_server: RecordingServer,
+) -> None:
+    """Pickled or copied before ``headers`` was ever read (while it still holds the request's
+    secrets to scrub them lazily), an ``ApiResponse`` carries the token nowhere."""
+    token = f"tok_{uuid.uuid4().hex}"
+
+    def echo_token(request: Recorded) -> Canned:
+        headers = {"X-Echo": request.headers["Authorization"]}
+        return Canned(201, session_init_answer(request.json()), headers)
+
+    recording_server.respond_with(echo_token)
+    config = Configuration(host=recording_server.url, access_token=token, retries=0)
+    with ApiClient(config) as client:
+        response = UIEventsApi(client).create_session_init_with_http_info()
+
+    copies = [copy.copy(response), copy.deepcopy(response)]
+    for duplicate in copies:
+        held = [getattr(duplicate, name) for name in ApiResponse.__slots__]
+        assert token not in repr(held)
+    for pickled in [pickle.dumps(response), *(pickle.dumps(c) for c in copies)]:
+        assert token.encode() not in pickled
+    restored = pickle.loads(pickle.dumps(response))
+    assert restored.headers is not None
+    assert restored.headers["x-echo"] == f"Bearer {REDACTED}"  # still case-insensitive
+    assert restored.status_code == 201
+    assert restored.data == response.data
+    assert restored.raw_data == response.raw_data
+    assert response.headers is not None
+    assert response.headers["X-Echo"] == f"Bearer {REDACTED}"

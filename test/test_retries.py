@@ -45,7 +45,6 @@ def _close_clients() -> Iterator[None]:
         _clients.pop().close()
 
 
-
 def make_api(host: str, retries: object = FAST) -> UIEventsApi:
     client = ApiClient(Configuration(host=host, access_token=TOKEN, retries=retries))
     _clients.append(client)

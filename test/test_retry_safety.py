@@ -44,7 +44,6 @@ HANG_UPS = [
 ]
 
 
-
 @pytest.fixture
 def clients() -> Iterator[list[ApiClient]]:
     made: list[ApiClient] = []

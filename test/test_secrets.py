@@ -44,7 +44,6 @@ def token() -> str:
     return f"tok_{uuid.uuid4().hex}"
 
 
-
 class _Everything(logging.Handler):
     """Keeps every record, formatted with its traceback, from every logger."""
 
@@ -160,9 +159,7 @@ def test_token_appears_nowhere_on_any_path(
     overridden = api.create_offer_display(OFFER_BODY, _request_auth=auth)
     evidence.add("model repr", repr(overridden))
     evidence.add("model repr", repr(track(api_for(session_ok.url)).create_session_init()))
-    after_retry = track(api_for(retried.url)).create_offer_display_with_http_info(
-        OFFER_BODY
-    )
+    after_retry = track(api_for(retried.url)).create_offer_display_with_http_info(OFFER_BODY)
     assert after_retry.retries == 1
     evidence.add("ApiResponse after a retry", repr(after_retry))
 
@@ -299,7 +296,9 @@ def test_plain_http_to_a_remote_host_is_allowed_after_opting_in(
             config.allow_insecure_http, "http://engine.example/uiEvent/sessionInits", (token,)
         )
     config.allow_insecure_http = True
-    refuse_insecure(config.allow_insecure_http, "http://engine.example/uiEvent/sessionInits", (token,))
+    refuse_insecure(
+        config.allow_insecure_http, "http://engine.example/uiEvent/sessionInits", (token,)
+    )
     # End to end, through a loopback proxy so that nothing leaves the machine.
     proxy = servers(then=answer(201, session_init_answer()))
     config.proxy = proxy.url

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import urllib3
 from support import RecordingServer
 
 from openapi_client import ApiClient, Configuration, UIEventsApi
@@ -44,7 +45,7 @@ WRONG: dict[str, list[Any]] = {
     "proxy_headers": [5, {"Proxy-Authorization": "Basic a\r\nb"}],
     "connection_pool_maxsize": [0, "10", True],
     "retries": ["3", -1, 2.5],
-    "timeout": ["5", -1, None],
+    "timeout": ["5", -1, None, urllib3.Timeout(), urllib3.Timeout(total=1e300)],
     "max_response_bytes": [0, "1024"],
     "allow_insecure_http": ["yes"],
     "socket_options": ["x", [1]],

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from faultserver import FaultServers, answer
 
 from openapi_client import ApiClient, Configuration, EventRecorder
 from openapi_client.recorder._spool import LEASE_SECONDS, LOCAL_LEASE_SECONDS, Spool
@@ -143,3 +144,69 @@ def test_no_connection_crosses_a_fork(tmp_path: Path) -> None:
     assert spool.owner == parent_owner
     assert spool.claim(10) == []  # queued by the parent: its own, still
     assert Spool(str(path), register=False).summary().owned == 1
+
+
+def test_opening_an_existing_spool_waits_for_no_writer(tmp_path: Path) -> None:
+    """Another process mid-write does not stop a recorder from opening the file: opening an
+    existing spool only reads (a forked child opens its spool from ``record_*``, unwaiting)."""
+    path = tmp_path / "events.db"
+    Spool(str(path)).close()
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another worker's transaction, held
+    try:
+        reader = Spool(str(path), register=False, patience=0.0)
+        assert reader.summary().by_kind == {}
+    finally:
+        writer.execute("COMMIT")
+        writer.close()
+
+
+def test_reading_a_file_that_is_not_a_spool_changes_nothing(tmp_path: Path) -> None:
+    """The operator's summary refuses another application's SQLite file, and leaves it as it
+    was: no tables made, the journal mode untouched."""
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE mine (x)")
+    before = path.read_bytes()
+
+    with pytest.raises(sqlite3.DatabaseError, match="not a spool"):
+        Spool(str(path), register=False)
+
+    assert path.read_bytes() == before
+    assert not Path(f"{path}-wal").exists()
+
+
+def test_an_event_another_recorder_took_is_not_parked_by_the_first(tmp_path: Path) -> None:
+    """If another recorder took an event over (its owner presumed dead), the first one's late
+    ``park`` must not free it a second time: it stays with the one that holds it."""
+    path = tmp_path / "events.db"
+    first, second = Spool(str(path)), Spool(str(path))
+    first.add("offer_display", BODY, time.time(), queued=True)
+    age_heartbeat(path, first.owner, LOCAL_LEASE_SECONDS + 1)
+    assert [row.id for row in second.claim(10)] == [1]
+
+    first.park(1, time.time())
+
+    assert first.claim(10) == []
+    assert Spool(str(path), register=False).summary().owned == 1
+
+
+def test_events_read_back_from_the_spool_keep_the_time_they_were_recorded(
+    tmp_path: Path, servers: FaultServers
+) -> None:
+    """``recorded_at`` of an event taken from the spool is when ``record_*`` took it (seconds
+    since the epoch), not that time counted twice."""
+    path = tmp_path / "events.db"
+    recorded_at = time.time() - 3600.0
+    left = Spool(str(path))
+    left.add("offer_display", BODY, recorded_at, queued=False)
+    left.release()
+    server = servers(then=answer(400, [{"message": "no", "type": "invalid"}]))
+    seen: list[float] = []
+    config = Configuration(host=server.url, access_token="pk_test_spool_time")
+    with ApiClient(config) as client:
+        on_error = lambda event, error: seen.append(event.recorded_at)  # noqa: E731
+        recorder = EventRecorder(client, spool=str(path), sync=True, on_error=on_error)
+        assert recorder.flush(timeout=10)
+        recorder.close()
+    assert seen == [pytest.approx(recorded_at, abs=0.01)]

@@ -218,3 +218,58 @@ def test_json_content_type_with_charset_or_suffix_is_accepted(
 
     assert api.create_session_init().id == 1
     assert api.create_session_init().id == 1
+
+
+NESTED_TOO_DEEP = "[" * 100_000
+"""Deeper than Python's json (or pydantic-core) will parse: a RecursionError in ``json.loads``."""
+
+
+@pytest.mark.parametrize(
+    ("status", "exc_class"), [(400, BadRequestException), (500, ServiceException)]
+)
+def test_error_body_nested_too_deep_raises_the_status_exception(
+    api: UIEventsApi,
+    recording_server: RecordingServer,
+    status: int,
+    exc_class: type[ApiException],
+) -> None:
+    """Unparseable like any other non-array body: the status's exception, with no ``errors``."""
+    recording_server.enqueue(status, NESTED_TOO_DEEP, {"Content-Type": "application/json"})
+
+    with pytest.raises(exc_class) as caught:
+        api.create_session_init()
+
+    assert caught.value.status == status
+    assert caught.value.errors == []
+    assert caught.value.body == NESTED_TOO_DEEP
+
+
+def test_success_body_nested_too_deep_raises_validation_error(
+    api: UIEventsApi, recording_server: RecordingServer
+) -> None:
+    recording_server.enqueue(201, NESTED_TOO_DEEP, {"Content-Type": "application/json"})
+
+    with pytest.raises(ApiResponseValidationError) as caught:
+        api.create_session_init()
+
+    assert caught.value.status == 201
+
+
+@pytest.mark.parametrize("charset", ["x-foo", "hex", "undefined"])
+def test_unknown_charset_is_read_as_utf8(
+    api: UIEventsApi, recording_server: RecordingServer, charset: str
+) -> None:
+    """A charset Python has no text codec for changes nothing: JSON is UTF-8, as are error
+    bodies; no LookupError escapes, whatever the status."""
+    raw = json.dumps(VALID_SESSION).encode()
+    recording_server.enqueue(201, raw, {"Content-Type": f"application/json; charset={charset}"})
+    recording_server.enqueue(400, ERRORS, {"Content-Type": f"application/json; charset={charset}"})
+    recording_server.enqueue(201, raw, {"Content-Type": f"text/html; charset={charset}"})
+
+    assert api.create_session_init().id == 1
+    with pytest.raises(BadRequestException) as bad_request:
+        api.create_session_init()
+    assert bad_request.value.errors == [ApiError.from_dict(e) for e in ERRORS]
+    with pytest.raises(ApiResponseValidationError) as not_json:
+        api.create_session_init()
+    assert "text/html" in (not_json.value.reason or "")

@@ -66,7 +66,9 @@ def test_pool_keeps_at_most_maxsize_connections_open(recording_server: Recording
         assert all(answer.lead_uuid == body["leadUuid"] for body, answer in pairs)
         # Connections beyond maxsize are closed after use; the pool keeps at most maxsize.
         assert recording_server.wait_open_connections_at_most(maxsize)
-        pool = client._current_state().transport.pool_manager.connection_from_url(recording_server.url)
+        pool = client._current_state().transport.pool_manager.connection_from_url(
+            recording_server.url
+        )
         assert pool.num_connections >= 1
         assert pool.pool is not None
         assert pool.pool.qsize() <= maxsize

@@ -48,7 +48,6 @@ class Outcome:
     elapsed: float
 
 
-
 Timeout = tuple[float, float] | urllib3.Timeout
 
 

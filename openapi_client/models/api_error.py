@@ -24,7 +24,7 @@ class ApiError(ResponseModel):
             return []
         try:
             decoded = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than json can go
             return []
         if not isinstance(decoded, list) or not all(isinstance(i, dict) for i in decoded):
             return []

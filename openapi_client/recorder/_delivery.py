@@ -22,10 +22,11 @@ from openapi_client.exceptions import (
     OpenApiException,
     RecorderClosedError,
     RecorderError,
+    RecorderSpooledError,
 )
-from openapi_client.recorder._event import KINDS, OFFER_DISPLAY, RecordedEvent
+from openapi_client.recorder._event import KINDS, OFFER_DISPLAY, RecordedEvent, monotonic_from_wall
 from openapi_client.recorder._gate import DeliveryGate
-from openapi_client.recorder._spool import Spool, SpooledEvent
+from openapi_client.recorder._spool import HEARTBEAT_SECONDS, Spool, SpooledEvent
 from openapi_client.retries import NO_RETRIES, RetryPolicy, parse_retry_after
 
 STOP = object()
@@ -76,7 +77,8 @@ class Delivery:
 
     def _give_back_spool(self) -> None:
         """Free every spooled event this stopped recorder holds but those still being sent
-        (their workers give them back, or delete them, when they are done)."""
+        (their workers give them back, or delete them, when they are done); the last one out
+        closes the file."""
         spool = self._spool
         if spool is None:
             return
@@ -84,12 +86,27 @@ class Delivery:
             with self._lock:
                 in_flight = set(self._sending)
             spool.release(keep=in_flight)
+            if not in_flight:
+                spool.close(final=True)
         except sqlite3.Error as error:
             logger.warning("EventRecorder: could not give back spooled events: %s", error)
+
+    def _keep_alive(self) -> None:
+        """Renew this recorder's claim on its spooled events (a write every
+        ``HEARTBEAT_SECONDS`` at most), however busy or blocked by an outage its workers are:
+        an owner without a heartbeat for too long is taken for dead, and its events resent."""
+        spool = self._spool
+        if spool is None or self._stopping:
+            return
+        try:
+            spool.heartbeat()
+        except sqlite3.Error as error:
+            logger.warning("EventRecorder: spool busy or broken, will try again: %s", error)
 
     def _work(self) -> None:
         poll = SPOOL_POLL_SECONDS if self._spool_path is not None else None
         while True:
+            self._keep_alive()
             try:
                 item = self._queue.get(timeout=poll)
             except queue.Empty:  # idle: look in the spool now and then (one worker at a time)
@@ -122,10 +139,14 @@ class Delivery:
             return
         finally:
             self._pump_lock.release()
-        for row in rows:
-            event = self._event_from(row)
-            if event is not None:
-                self._queue.put(event)
+        events = [event for event in map(self._event_from, rows) if event is not None]
+        with self._lock:  # ``_stop`` drains the queue under this lock, once ``_stopping`` is set
+            if not self._stopping:
+                for event in events:
+                    self._queue.put(event)
+                return
+        self._leave_in_spool(events)  # claimed while the recorder stopped: give them back
+        self._give_back_spool()
 
     def _pump_if_waiting(self) -> None:
         """After an event settles: if events wait on disk, fetch more (one pump queued at once)."""
@@ -147,11 +168,16 @@ class Delivery:
                     raise ApiValueError(f"unknown event kind {row.kind!r} in the spool")
                 request = kind.endpoint.request_type.model_validate_json(row.body)
             except (ValueError, OpenApiException) as error:
-                placeholder: RecordedEvent[Any, Any] = RecordedEvent(OFFER_DISPLAY, None, row.recorded_at)
+                recorded_at = monotonic_from_wall(row.recorded_at)
+                placeholder: RecordedEvent[Any, Any] = RecordedEvent(
+                    OFFER_DISPLAY, None, recorded_at
+                )
                 placeholder._spool_id = row.id
-                self._settle(placeholder, error=ApiValueError(f"unreadable spooled event {row.id}: {error}"))
+                self._settle(
+                    placeholder, error=ApiValueError(f"unreadable spooled event {row.id}: {error}")
+                )
                 return None
-            event = RecordedEvent(kind, request, row.recorded_at)
+            event = RecordedEvent(kind, request, monotonic_from_wall(row.recorded_at))
             event._spool_id = row.id
         event._deadline = time.monotonic() + self._delivery_timeout
         return event
@@ -169,18 +195,25 @@ class Delivery:
         last_error: ApiException | None = None
         endpoint = event._kind.endpoint
         while True:
-            if last_error is not None and time.monotonic() >= event._deadline:
+            self._keep_alive()
+            now = time.monotonic()
+            if last_error is not None and now >= event._deadline:
                 self._give_up(event, last_error)
                 return
-            turn = self._gate.enter(event._deadline, self._is_stopping)
+            # The gate is waited at in slices, so that the heartbeat goes on during an outage.
+            turn = self._gate.enter(
+                min(event._deadline, now + HEARTBEAT_SECONDS), self._is_stopping
+            )
             if turn is None:
                 if self._stopping:
                     self._abandon(event)
+                elif time.monotonic() >= event._deadline:
+                    self._give_up(event, last_error)
                 else:
-                    self._give_up(event, last_error or self._last_outage)
+                    continue
                 return
             try:  # each attempt has the client's own timeouts: cutting one short would turn a
-                # slow success into an ambiguous failure
+                # slow success into an ambiguous failure (so the last may end past the deadline)
                 response = self._client.call(endpoint, event.request, {}, policy=NO_RETRIES)
             except ApiException as error:
                 retry, healthy, wait = self._judge(error)
@@ -227,7 +260,15 @@ class Delivery:
                 logger.warning("EventRecorder: could not park an event in the spool: %s", failure)
             self._abandon(event)
             return
-        self._settle(event, error=error or RecorderError("not delivered within delivery_timeout"))
+        if error is not None:
+            self._settle(event, error=error)
+            return
+        never_tried = RecorderError(  # the gate stayed shut: no attempt of its own
+            "not delivered within delivery_timeout: the API was unavailable the whole time "
+            f"(the last failure seen: {self._last_outage})"
+        )
+        never_tried.__cause__ = self._last_outage  # another event's: for its type and details
+        self._settle(event, error=never_tried)
 
     def _abandon(self, event: RecordedEvent[Any, Any]) -> None:
         """Stop holding an event in memory: a spooled one waits on disk, any other is dropped."""
@@ -235,12 +276,29 @@ class Delivery:
             self._drop(event, RecorderClosedError("the recorder stopped before delivering it"))
             return
         with self._settled:
-            self._futures[event._spool_id] = event  # a later claim here resolves this future
+            stopping = self._stopping
+            if not stopping:
+                self._futures[event._spool_id] = event  # a later claim here resolves it
             self._sending.discard(event._spool_id)
             self._pending -= 1
             self._settled.notify_all()
-        if self._stopping:
+        if stopping:
+            _resolve(event, error=_spooled_error())
             self._give_back_spool()
+
+    def _leave_in_spool(self, events: list[RecordedEvent[Any, Any]], held: bool = True) -> None:
+        """The recorder stops with these spooled events not sent: each stays on disk for the
+        next recorder (its future says so), or, cancelled, is deleted and counted dropped.
+        ``held``: counted as pending (``False``: parked ones, already let go)."""
+        for event in events:
+            if event.cancelled():
+                self._settle(event, cancelled=True)
+                continue
+            if held:
+                with self._settled:
+                    self._pending -= 1
+                    self._settled.notify_all()
+            _resolve(event, error=_spooled_error())
 
     def _settle(
         self,
@@ -315,7 +373,15 @@ class Delivery:
         return self._stopping
 
 
-def _resolve(event: RecordedEvent[Any, Any], result: Any = None, error: BaseException | None = None) -> None:
+def _spooled_error() -> RecorderSpooledError:
+    return RecorderSpooledError(
+        "the recorder stopped before delivering it; it waits in the spool, for the next recorder"
+    )
+
+
+def _resolve(
+    event: RecordedEvent[Any, Any], result: Any = None, error: BaseException | None = None
+) -> None:
     """Resolve a future the caller may have cancelled meanwhile (then nothing is left to do)."""
     try:
         if error is not None:

@@ -33,6 +33,11 @@ _WALL_CLOCK_OFFSET = time.time() - time.monotonic()
 """Turns the monotonic time an event was recorded at into seconds since the epoch."""
 
 
+def monotonic_from_wall(seconds_since_epoch: float) -> float:
+    """The inverse: for events read back from the spool, which keeps wall-clock times."""
+    return seconds_since_epoch - _WALL_CLOCK_OFFSET
+
+
 class RecordedEvent(Future[ResponseT], Generic[RequestT, ResponseT]):
     """What ``record_*`` returns: a future of the response model, and the validated ``request``.
 

@@ -48,7 +48,10 @@ class DeliveryGate:
             if probe:
                 self._probing = False
             if healthy:
-                self._failures = 0
+                # Only a probe, or an answer once the wait is over, reopens the gate: a request
+                # sent before the failure says nothing about now, nor cancels a Retry-After.
+                if probe or time.monotonic() >= self._until:
+                    self._failures = 0
             elif probe or self._failures == 0:  # not every worker caught in one outage
                 self._failures += 1
                 wait = self._policy.backoff(self._failures)

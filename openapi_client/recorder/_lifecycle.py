@@ -30,16 +30,17 @@ class Lifecycle(Delivery):
 
     def _stop(self, reason: str, join_seconds: float, at_exit: bool = False) -> None:
         """Stop the workers; give back (spool) or drop (memory only) what is left."""
-        self._stopping = True
-        self._gate.wake()  # workers waiting out a backoff let their events go (``_abandon``)
         left: list[RecordedEvent[Any, Any]] = []
-        while True:  # the queue first, the stop signals after: they must not be drained too
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(item, RecordedEvent):
-                left.append(item)
+        with self._lock:  # record_* and the pump put events under it, unless this is set
+            self._stopping = True
+            while True:  # the queue first, the stop signals after: they must not be drained too
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, RecordedEvent):
+                    left.append(item)
+        self._gate.wake()  # workers waiting out a backoff let their events go (``_abandon``)
         for _ in self._threads:
             self._queue.put(STOP)
         deadline = time.monotonic() + join_seconds
@@ -48,12 +49,20 @@ class Lifecycle(Delivery):
         spool = self._spool
         if spool is not None:
             kept = [event for event in left if event._spool_id is not None]
-            self._give_back_spool()
-            with self._settled:
-                self._pending -= len(kept)  # on disk, free for the next recorder to take
+            with self._settled:  # events waiting on disk, and those parked after their timeout
+                waiting = [e for i in self._on_disk if (e := self._futures.get(i)) is not None]
+                parked = [e for i, e in self._futures.items() if i not in self._on_disk]
+                unheld = len(self._on_disk) - len(waiting)  # no future left to resolve
+                self._pending -= unheld
+                self._on_disk.clear()
+                self._futures.clear()
                 self._settled.notify_all()
-            if kept:
-                logger.info("EventRecorder %s: %d event(s) stay in the spool", reason, len(kept))
+            self._leave_in_spool(kept + waiting)
+            self._leave_in_spool(parked, held=False)
+            self._give_back_spool()
+            stay = unheld + sum(not event.cancelled() for event in kept + waiting)
+            if stay:
+                logger.info("EventRecorder %s: %d event(s) stay in the spool", reason, stay)
             left = [event for event in left if event._spool_id is None]
         for event in left:
             closed = RecorderClosedError(f"the recorder was {reason} before delivering it")

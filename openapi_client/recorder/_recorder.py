@@ -3,7 +3,6 @@ background through outages, exits, crashes and forks. See docs/EventRecorder.md.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import time
@@ -36,7 +35,7 @@ from openapi_client.recorder._lifecycle import RECORDERS, Lifecycle, install_pro
 from openapi_client.recorder._spool import BUSY_SECONDS, Spool
 from openapi_client.retries import RetryPolicy
 
-_NO_LOCK = contextlib.nullcontext()
+_CLOSED = "the recorder is closed: it takes no more events"
 _SPOOL_RETRY_SECONDS = 1.0
 """A spool that could not be opened for another reason than a lock (no such folder, no
 permission) is tried again at most once a second."""
@@ -104,7 +103,9 @@ class EventRecorder(Lifecycle):
         self._start_fresh()
         RECORDERS.add(self)
         install_process_hooks()
-        self._open_spool(patience=BUSY_SECONDS)  # a file that cannot be used shows at once
+        opened = self._open_spool(patience=BUSY_SECONDS)  # an unusable file shows at once
+        if opened is not None:
+            opened.close()  # reopened on first use: a --preload master keeps no file open
 
     # -- recording (the caller's thread) ------------------------------------------------------
 
@@ -126,15 +127,17 @@ class EventRecorder(Lifecycle):
 
     def _accept(self, kind: EventKind, model: Any) -> RecordedEvent[Any, Any]:
         if self._closed:
-            raise RecorderClosedError("the recorder is closed: it takes no more events")
+            raise RecorderClosedError(_CLOSED)
         now = time.monotonic()
         event: RecordedEvent[Any, Any] = RecordedEvent(kind, model, now)
         event._deadline = now + self._delivery_timeout
         if self._memory_only and self._queue.qsize() < self._max_queue:  # the common case
-            with self._lock:
+            with self._lock:  # ``close()`` sets ``_closed`` under it: no event slips past
+                if self._closed:
+                    raise RecorderClosedError(_CLOSED)
                 self._enqueued += 1
                 self._pending += 1
-            self._queue.put(event)
+                self._queue.put(event)
             if not self._threads:
                 self._start_workers()
             return event
@@ -146,32 +149,63 @@ class EventRecorder(Lifecycle):
         """With a spool, in sync mode, or with a full queue."""
         in_memory = self._sync or self._queue.qsize() < self._max_queue
         spool = self._spool if self._spool is not None else self._open_spool()
-        with self._lock if not in_memory else _NO_LOCK:
+        if in_memory:  # the disk write happens without the lock: other threads record meanwhile
+            self._write_to_spool(event, kind, model, spool, in_memory)
+            with self._lock:
+                closed = self._closed
+                if not closed:
+                    self._enqueued += 1
+                    self._pending += 1
+                    if not self._sync:
+                        self._queue.put(event)
+            if closed:  # ``close()`` came during the write
+                return self._closed_meanwhile(event)
+            if self._sync:
+                self._deliver(event)
+        else:
             # An event that waits on disk is claimable the moment it is committed: register it
             # under the lock the pump takes, so the pump finds it already counted.
-            if spool is not None:
-                try:
-                    body = kind.endpoint.serialize(model)
-                    event._spool_id = spool.add(kind.name, body, event.recorded_at, in_memory)
-                except sqlite3.Error as error:  # the disk refused: memory only, said once
-                    self._spool_unusable(error)
-            kept = in_memory or event._spool_id is not None
-            if not in_memory and event._spool_id is not None:
-                self._on_disk.add(event._spool_id)
-                self._futures[event._spool_id] = event
-        with self._lock:
-            self._enqueued += 1
-            if kept:
-                self._pending += 1
-        if self._sync:
-            self._deliver(event)
-        elif in_memory:
-            self._queue.put(event)
-        elif not kept:
-            full = f"the memory queue is full ({self._max_queue} events) and there is no spool"
-            self._drop(event, RecorderFullError(full), held=False)
+            with self._lock:
+                if self._closed:
+                    raise RecorderClosedError(_CLOSED)
+                self._write_to_spool(event, kind, model, spool, in_memory)
+                self._enqueued += 1
+                if event._spool_id is not None:
+                    self._pending += 1
+                    self._on_disk.add(event._spool_id)
+                    self._futures[event._spool_id] = event
+            if event._spool_id is None:
+                full = f"the memory queue is full ({self._max_queue} events) and there is no spool"
+                self._drop(event, RecorderFullError(full), held=False)
         if not self._threads and not self._sync:
             self._start_workers()
+        return event
+
+    def _write_to_spool(
+        self, event: RecordedEvent[Any, Any], kind: EventKind, model: Any, spool: Spool | None,
+        queued: bool,
+    ) -> None:  # fmt: skip
+        if spool is None:
+            return
+        try:
+            body = kind.endpoint.serialize(model)
+            event._spool_id = spool.add(kind.name, body, event.recorded_at, queued)
+        except sqlite3.Error as error:  # the disk refused: memory only, said once
+            self._spool_unusable(error)
+
+    def _closed_meanwhile(self, event: RecordedEvent[Any, Any]) -> RecordedEvent[Any, Any]:
+        """``close()`` came while ``record_*`` wrote the event to the spool: it stays there for
+        the next recorder; without a spool write nothing was taken."""
+        spool = self._spool
+        if event._spool_id is None or spool is None:
+            raise RecorderClosedError(_CLOSED)
+        try:
+            spool.park(event._spool_id, time.time())  # free at once, for whoever comes next
+        except sqlite3.Error as error:  # still ours on disk: freed when this process is gone
+            logger.warning("EventRecorder: could not give back an event: %s", error)
+        self._leave_in_spool([event], held=False)
+        if self._stopping:  # ``close()`` already gave the file back: do not keep it open
+            self._give_back_spool()
         return event
 
     # -- flush, close, stats -----------------------------------------------------------------
@@ -204,20 +238,21 @@ class EventRecorder(Lifecycle):
                 self._settled.wait(min(0.05, max(0.0, deadline - time.monotonic())))
 
     def _deliver_spooled_here(self, deadline: float) -> None:
-        """``sync=True``: what waits in the spool is delivered in the calling thread."""
+        """``sync=True``: what waits in the spool is delivered in the calling thread, one event
+        at a time, none started after ``deadline`` (the last may end one attempt after it)."""
         spool = self._spool
         while spool is not None and time.monotonic() < deadline:
             try:
-                rows = spool.claim(16)
+                rows = spool.claim(1)
             except sqlite3.Error as error:
                 logger.warning("EventRecorder: spool busy or broken, will try again: %s", error)
                 return
             if not rows:
                 return
-            for row in rows:
-                event = self._event_from(row)
-                if event is not None:
-                    self._deliver(event)
+            event = self._event_from(rows[0])
+            if event is not None:
+                event._deadline = min(event._deadline, deadline)
+                self._deliver(event)
 
     def close(self, timeout: float = 5.0) -> None:
         """Flush for up to ``timeout`` seconds, then stop. Idempotent; ``with`` calls it too."""
@@ -244,6 +279,8 @@ class EventRecorder(Lifecycle):
         if self._spool is not None:
             try:
                 spooled = self._spool.count()
+                if self._stopping:  # a closed recorder keeps no file open
+                    self._spool.close(final=True)
             except sqlite3.Error:
                 spooled = -1
         return RecorderStats(*counts, pending=pending, spooled=spooled)
@@ -255,10 +292,6 @@ class EventRecorder(Lifecycle):
             return self._spool.deliverable()
         except sqlite3.Error:
             return 1  # cannot tell: not flushed
-
-    # -- workers -----------------------------------------------------------------------------
-
-    # -- delivery ----------------------------------------------------------------------------
 
     # -- the spool ---------------------------------------------------------------------------
 
@@ -276,7 +309,9 @@ class EventRecorder(Lifecycle):
                     self._spool = Spool(self._spool_path, patience=patience)
                 except (sqlite3.Error, OSError) as error:
                     locked = "locked" in str(error)
-                    self._spool_retry_at = 0.0 if locked else time.monotonic() + _SPOOL_RETRY_SECONDS
+                    self._spool_retry_at = (
+                        0.0 if locked else time.monotonic() + _SPOOL_RETRY_SECONDS
+                    )
                     self._spool_unusable(error)
         return self._spool
 
@@ -289,7 +324,6 @@ class EventRecorder(Lifecycle):
                 self._spool_path, error,
             )  # fmt: skip
 
-    # -- process events ----------------------------------------------------------------------
 
 def _check_count(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
@@ -303,6 +337,3 @@ def _check_seconds(name: str, value: object) -> None:
         raise ApiTypeError(f"{name} must be seconds as a number, not {type(value).__name__}")
     if not 0 < value < 1e9:
         raise ApiValueError(f"{name} must be a positive number of seconds, got {value}")
-
-
-

@@ -49,7 +49,6 @@ CREATE TABLE IF NOT EXISTS owners (
 """
 
 
-
 @dataclass(frozen=True)
 class SpooledEvent:
     """One row taken from the spool."""
@@ -78,7 +77,8 @@ class Spool:
 
     def __init__(self, path: str, register: bool = True, patience: float = BUSY_SECONDS) -> None:
         """Open (or create) the spool at ``path``, waiting up to ``patience`` seconds for other
-        processes creating it; ``register=False`` only looks (operators)."""
+        processes creating it; ``register=False`` only looks (operators), and refuses a file
+        that is not a spool rather than making it one."""
         self.path = path
         self._register = register
         self._patience = patience
@@ -98,7 +98,7 @@ class Spool:
     def _db(self) -> sqlite3.Connection:
         """The connection, opened on first use (and again after a fork); hold ``_lock``."""
         if self._connection is None:
-            self._connection = _connect(self.path, self._patience)
+            self._connection = _connect(self.path, self._patience, create=self._register)
             if self._register:
                 self._beat(time.time())
         return self._connection
@@ -144,11 +144,13 @@ class Spool:
                 self._beat(now)
 
     def park(self, event_id: int, until: float) -> None:
-        """Give an event back, for any recorder to try again after ``until``."""
+        """Give an event back, for any recorder to try again after ``until`` (unless another
+        recorder took it meanwhile: then it is that one's to settle)."""
         with self._lock:
             self._db.execute(
-                "UPDATE events SET owner = NULL, queued = 0, not_before = ? WHERE id = ?",
-                (until, event_id),
+                "UPDATE events SET owner = NULL, queued = 0, not_before = ? "
+                "WHERE id = ? AND owner = ?",
+                (until, event_id, self.owner),
             )
 
     def release(self, keep: Iterable[int] = ()) -> None:
@@ -198,8 +200,12 @@ class Spool:
         owned = sum(1 for owner in owners if (owner,) in live)
         return SpoolSummary(by_kind, oldest, owned, len(owners) - owned)
 
-    def close(self) -> None:
+    def close(self, final: bool = False) -> None:
+        """Close the connection (a later use reopens it); ``final``: this recorder is gone, so
+        a reopening (``stats()`` after ``close()``) only looks and no longer registers."""
         with self._lock:
+            if final:
+                self._register = False
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
@@ -235,26 +241,41 @@ class Spool:
         )
 
 
-def _connect(path: str, patience: float) -> sqlite3.Connection:
-    """Open the file in WAL mode with its tables; waits out other processes creating it too
-    (switching to WAL does not wait on a lock by itself), for ``patience`` seconds at most."""
+def _connect(path: str, patience: float, create: bool) -> sqlite3.Connection:
+    """Open the file in WAL mode with its tables. Opening an existing spool only reads, so it
+    never waits for another process's write; making one (``create``) waits out other
+    processes making it too, for ``patience`` seconds at most."""
     deadline = time.monotonic() + patience
     while True:
         db = sqlite3.connect(path, timeout=patience, isolation_level=None, check_same_thread=False)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            if not _has_tables(db):
+                if not create:
+                    raise sqlite3.DatabaseError(f"{path!r} is not a spool (no events table)")
+                db.execute("PRAGMA journal_mode=WAL")  # does not wait on a lock by itself
+                with _Transaction(db):  # executescript would commit halfway
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+            elif create and db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes
-            with _Transaction(db):  # executescript would commit halfway
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
             db.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
             return db
         except sqlite3.OperationalError as error:
             db.close()
             if "locked" not in str(error) or time.monotonic() >= deadline:
                 raise
+        except BaseException:
+            db.close()
+            raise
         time.sleep(0.01)
+
+
+def _has_tables(db: sqlite3.Connection) -> bool:
+    """Whether the spool's tables exist (a read: it takes no write lock)."""
+    names = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    return {"events", "owners", "events_by_owner"} <= names
 
 
 class _Transaction:

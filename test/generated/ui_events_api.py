@@ -171,9 +171,7 @@ class UIEventsApi:
         if _content_type:
             _header_params["Content-Type"] = _content_type
         else:
-            _default_content_type = self.api_client.select_header_content_type(
-                ["application/json"]
-            )
+            _default_content_type = self.api_client.select_header_content_type(["application/json"])
             if _default_content_type is not None:
                 _header_params["Content-Type"] = _default_content_type
 
@@ -261,9 +259,7 @@ class UIEventsApi:
         if _content_type:
             _header_params["Content-Type"] = _content_type
         else:
-            _default_content_type = self.api_client.select_header_content_type(
-                ["application/json"]
-            )
+            _default_content_type = self.api_client.select_header_content_type(["application/json"])
             if _default_content_type is not None:
                 _header_params["Content-Type"] = _default_content_type
 
