@@ -23,12 +23,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from typing import Any
 
 import urllib3
-from run import ANSWER_HEADERS, BODY, PATH, RAW_BODY, TOKEN, _orders, _quiet_gc, _time_calls
+from recorder import _record_block
+from run import ANSWER_HEADERS, BODY, PATH, RAW_BODY, TOKEN, _interleaved, _orders, _time_calls
 from server import ANSWER_BODY, start_server
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -123,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
             for name in order:
                 api, canned = apis[name]
                 canned.answers = [_canned() for _ in range(calls)]
-                cpu[name].append(_time_calls(lambda api=api: api.create_offer_display(BODY), calls)[1])
+                cpu[name].append(
+                    _time_calls(lambda api=api: api.create_offer_display(BODY), calls)[1]
+                )
         for samples in cpu.values():
             del samples[0]
         print("\nclient CPU per call, network removed (µs, median [range]):")
@@ -145,15 +147,7 @@ def main(argv: list[str] | None = None) -> int:
             variants["urllib3"] = lambda: json.loads(
                 manager.request("POST", server.url + PATH, body=RAW_BODY, headers=headers).data
             )
-            for fn in variants.values():
-                _time_calls(fn, 100)
-            wall: dict[str, list[float]] = {name: [] for name in variants}
-            loop_cpu: dict[str, list[float]] = {name: [] for name in variants}
-            for order in _orders(args.rounds, list(variants)):
-                for name in order:
-                    w, c = _time_calls(variants[name], args.calls)
-                    wall[name].append(w)
-                    loop_cpu[name].append(c)
+            wall, loop_cpu = _interleaved(variants, args.rounds, args.calls, warm=100)
         print("\nover loopback, per call (µs, median [range]); ratio to urllib3 round by round:")
         for name in variants:
             to_raw = [a / b for a, b in zip(wall[name], wall["urllib3"], strict=True)]
@@ -181,14 +175,7 @@ def _compare_recording(sides: dict[str, Any], url: str, rounds: int, folder: pat
             recorders[name] = package.EventRecorder(package.ApiClient(config), spool=spool)
         for index, order in enumerate(_orders(rounds + 1, list(sides))):
             for name in order:
-                recorder, took = recorders[name], []
-                with _quiet_gc():
-                    for _ in range(count):
-                        start = time.perf_counter()
-                        recorder.record_offer_display(BODY)
-                        took.append(time.perf_counter() - start)
-                if not recorder.flush(timeout=60):
-                    raise RuntimeError(f"{name}: not delivered: {recorder.stats()}")
+                took, _ = _record_block(recorders[name], count)  # records, then flushes
                 if index:  # the first round warms up
                     p50[name].append(statistics.median(took) * 1e6)
         for recorder in recorders.values():

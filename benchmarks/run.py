@@ -141,6 +141,23 @@ def _quiet_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
+def _interleaved(
+    variants: dict[str, Callable[[], object]], rounds: int, calls: int, warm: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Per variant, per round: wall and CPU µs per call over ``calls`` calls, the variants
+    interleaved round by round, after ``warm`` unmeasured calls each (connections, caches)."""
+    for fn in variants.values():
+        _time_calls(fn, warm)
+    wall: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    for order in _orders(rounds, list(variants)):
+        for name in order:
+            w, c = _time_calls(variants[name], calls)
+            wall[name].append(w)
+            cpu[name].append(c)
+    return wall, cpu
+
+
 def _time_calls(fn: Callable[[], object], calls: int) -> tuple[float, float]:
     """(wall µs per call, CPU µs per call) over ``calls`` back-to-back calls."""
     with _quiet_gc():
@@ -199,15 +216,9 @@ def figure_wall(sizes: Sizes, log: Callable[[str], None]) -> list[Row]:
 
         variants = {"sdk": sdk, "raw": raw, "pool": direct, "timed": direct_timed}
         _check_answers(sdk(), raw(), direct(), direct_timed())
-        for fn in variants.values():  # warm up connections and caches
-            _time_calls(fn, max(20, sizes.wall_calls // 10))
-        wall: dict[str, list[float]] = {name: [] for name in variants}
-        cpu: dict[str, list[float]] = {name: [] for name in variants}
-        for order in _orders(sizes.rounds, list(variants)):
-            for name in order:
-                w, c = _time_calls(variants[name], sizes.wall_calls)
-                wall[name].append(w)
-                cpu[name].append(c)
+        wall, cpu = _interleaved(
+            variants, sizes.rounds, sizes.wall_calls, warm=max(20, sizes.wall_calls // 10)
+        )
         client.close()
         manager.clear()
         pool.close()

@@ -12,7 +12,6 @@ open connection down and joins every thread.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import selectors
 import socket
@@ -20,6 +19,8 @@ import threading
 from types import TracebackType
 
 from typing_extensions import Self
+
+from openapi_client.testing._loopback import hang_up
 
 _READ_LIMIT = 1 << 20  # a request larger than this is a bug in the test
 _CONNECTION_READ_TIMEOUT = 10.0  # a client that connects but never sends; stop() ends it first
@@ -136,11 +137,7 @@ class RawServer:
             self._accept_thread.join(_JOIN_SECONDS)
         with self._lock:
             open_connections = list(self._open.items())
-        for sock, _ in open_connections:
-            with contextlib.suppress(OSError):  # already closed by its handler or the client
-                sock.shutdown(socket.SHUT_RDWR)
-        for _, thread in open_connections:
-            thread.join(_JOIN_SECONDS)
+        hang_up(open_connections)
         if self._listener is not None:
             self._listener.close()
         self._wake_r.close()

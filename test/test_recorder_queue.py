@@ -44,7 +44,12 @@ from recorder_support import (
 )
 
 from openapi_client import ApiClient, Configuration, EventRecorder, RetryPolicy
-from openapi_client.exceptions import OpenApiException, RecorderFullError
+from openapi_client.exceptions import (
+    OpenApiException,
+    RecorderError,
+    RecorderFullError,
+    ServiceException,
+)
 from openapi_client.models import OfferDisplay
 from openapi_client.recorder import RecordedEvent, RecorderStats
 from openapi_client.recorder import _delivery as delivery_module
@@ -486,3 +491,23 @@ def test_an_answer_to_a_request_sent_before_a_429_does_not_cut_its_wait() -> Non
     assert gate.enter(time.monotonic() + 0.05, lambda: False) is None  # still waiting
     gate.leave(True, healthy=True)  # a probe that went out (as after the wait) and succeeded
     assert gate.healthy
+
+
+def test_an_event_kept_out_by_a_500_is_told_of_it(
+    servers: FaultServers, recorders: Recorders
+) -> None:
+    """A 500 (not retried: the server may have stored the event) also shuts the gate, here for
+    its ``Retry-After``; the next event, never sent before its ``delivery_timeout``, fails
+    with a RecorderError whose cause is that 500."""
+    server = servers(answer(500, b"", {"Retry-After": "30"}), then=created_for_path())
+    recorder = recorders(server.url, workers=1, delivery_timeout=0.3)
+    first = recorder.record_offer_display(offer())
+    second = recorder.record_offer_display(offer())
+
+    first_error = first.exception(timeout=WAIT)
+    second_error = second.exception(timeout=WAIT)
+
+    assert isinstance(first_error, ServiceException)
+    assert type(second_error) is RecorderError
+    assert second_error.__cause__ is first_error
+    assert server.attempts == 1

@@ -218,8 +218,10 @@ class Delivery:
             except ApiException as error:
                 retry, healthy, wait = self._judge(error)
                 self._gate.leave(turn, healthy, wait)
+                if not healthy:  # what events that wait out the gate are told, if they must be
+                    self._last_outage = error
                 if retry:
-                    last_error = self._last_outage = error
+                    last_error = error
                     with self._lock:
                         self._retried += 1
                     continue
@@ -263,11 +265,12 @@ class Delivery:
         if error is not None:
             self._settle(event, error=error)
             return
+        outage = self._last_outage
+        seen = f" (the last failure seen: {outage})" if outage is not None else ""
         never_tried = RecorderError(  # the gate stayed shut: no attempt of its own
-            "not delivered within delivery_timeout: the API was unavailable the whole time "
-            f"(the last failure seen: {self._last_outage})"
+            f"not delivered within delivery_timeout: the API was unavailable the whole time{seen}"
         )
-        never_tried.__cause__ = self._last_outage  # another event's: for its type and details
+        never_tried.__cause__ = outage  # another event's: for its type and details
         self._settle(event, error=never_tried)
 
     def _abandon(self, event: RecordedEvent[Any, Any]) -> None:

@@ -12,11 +12,22 @@ import selectors
 import socket
 import socketserver
 import threading
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 
 JOIN_TIMEOUT_SECONDS: Final = 5.0
 _log = logging.getLogger("openapi_client.testing")
+
+
+def hang_up(connections: Iterable[tuple[socket.socket, threading.Thread]]) -> None:
+    """Shut every connection down (its handler's read returns), then join its thread."""
+    connections = list(connections)
+    for sock, _ in connections:
+        with contextlib.suppress(OSError):  # already closed by the peer or its handler
+            sock.shutdown(socket.SHUT_RDWR)
+    for _, thread in connections:
+        thread.join(JOIN_TIMEOUT_SECONDS)
 
 
 class LoopbackHTTPServer(ThreadingHTTPServer):
@@ -111,11 +122,7 @@ class LoopbackHTTPServer(ThreadingHTTPServer):
         """Hang up every open connection and wait for its thread to finish."""
         with self._connections_lock:
             connections = list(self._connections.items())
-        for sock, _ in connections:
-            with contextlib.suppress(OSError):  # already closed by the peer or its handler
-                sock.shutdown(socket.SHUT_RDWR)
-        for _, thread in connections:
-            thread.join(JOIN_TIMEOUT_SECONDS)
+        hang_up(connections)
 
     # -- socketserver hooks ------------------------------------------------------------------
 
