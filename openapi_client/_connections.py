@@ -3,8 +3,11 @@
 Every byte of an exchange is read before its deadline: the status line, headers, interim
 ``100 Continue`` responses, chunk sizes and the (possibly compressed) body all come through one
 reader that cuts the socket timeout to the time left, and every send checks it too. The
-connection also tells a reused keep-alive connection from a new one, and counts response bytes:
-together they decide whether a failed POST may have been processed (see ``FailureKind``).
+connection also notes when the first byte of the request goes to the socket, tells a reused
+keep-alive connection from a new one, and counts response bytes: together they decide whether a
+failed POST may have been processed (see ``FailureKind``). A failure before the first byte was
+written (TCP connect, TLS handshake, a proxy's CONNECT tunnel) is ``connect``: the server cannot
+have seen the request, as Go's ``net/http`` reasons with its ``nothingWrittenError``.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from __future__ import annotations
 import http.client
 import io
 import queue
+import ssl
 import threading
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import urllib3
@@ -27,6 +32,8 @@ from urllib3.exceptions import (
     ReadTimeoutError,
     SSLError,
 )
+from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
+from urllib3.util.ssl_match_hostname import CertificateError
 
 from openapi_client._redaction import NO_SECRETS, Redactor
 from openapi_client.exceptions import ApiConnectionError, ApiTimeoutError, FailureKind
@@ -38,14 +45,17 @@ TRANSPORT_ERRORS = (HTTPError, OSError, http.client.HTTPException)
 class _Exchange:
     """What the connection learns during one exchange, for the deadline and the error mapping."""
 
-    __slots__ = ("deadline", "received", "reused")
+    __slots__ = ("deadline", "received", "reused", "written")
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
+        self.written = False
+        """A byte of the request was handed to the socket: until then the server cannot have
+        seen it (a proxy's ``CONNECT`` and the TLS handshake are not the request)."""
         self.reused = False
         """The connection had carried a complete exchange before this one."""
         self.received = 0
-        """Response bytes received so far."""
+        """Response bytes received since the request was written (not a proxy's CONNECT answer)."""
 
     def expired(self) -> bool:
         return time.monotonic() >= self.deadline
@@ -80,7 +90,8 @@ class _DeadlineReader(io.RawIOBase):
         if timeout is None or left < timeout:
             sock.settimeout(left)
         received: int = sock.recv_into(buffer)
-        exchange.received += received
+        if exchange.written:  # before it, this reads a proxy's answer to CONNECT
+            exchange.received += received
         return received
 
     def close(self) -> None:
@@ -121,11 +132,24 @@ else:
 
 
 class _DeadlineConnectionMixin(_ConnectionBase):
-    """Tells a reused connection from a new one, and sends before the exchange's deadline."""
+    """Tells a reused connection from a new one, sends before the exchange's deadline, and notes
+    when the request's first byte goes to the socket."""
 
     response_class = _DeadlineResponse
     _used_socket: object = None
     """The socket the previous exchange went over: the same one now means a reused connection."""
+    _connecting = False
+    """Inside ``connect()``: what is sent now is a proxy's ``CONNECT``, not the request."""
+
+    def connect(self) -> None:
+        # urllib3 connects an HTTPS connection (TCP, proxy tunnel, TLS handshake) before
+        # ``request()``, in ``_validate_conn`` or ``_prepare_proxy``; a plain HTTP one from the
+        # first ``send``. Either way within ``urlopen``, so the exchange is this thread's.
+        self._connecting = True
+        try:
+            super().connect()
+        finally:
+            self._connecting = False
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         exchange: _Exchange | None = getattr(_current, "exchange", None)
@@ -136,13 +160,18 @@ class _DeadlineConnectionMixin(_ConnectionBase):
 
     def send(self, data: Any) -> None:
         exchange: _Exchange | None = getattr(_current, "exchange", None)
-        if exchange is not None and self.sock is not None:
-            left = exchange.deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("the call's deadline passed")
-            timeout = self.sock.gettimeout()
-            if timeout is None or left < timeout:
-                self.sock.settimeout(left)
+        if exchange is not None:
+            if self.sock is None and not self._connecting:
+                self.connect()  # as http.client would, but first: its failures precede the request
+            if self.sock is not None:
+                left = exchange.deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("the call's deadline passed")
+                timeout = self.sock.gettimeout()
+                if timeout is None or left < timeout:
+                    self.sock.settimeout(left)
+            if not self._connecting:
+                exchange.written = True  # before the bytes go: a partial send may have reached
         super().send(data)
 
 
@@ -218,17 +247,35 @@ def transport_error(
     """The SDK error for a urllib3, http.client or socket failure: the one place they are mapped.
 
     What the exchange saw decides whether the server may have acted on the request (see
-    ``FailureKind``): past the deadline every failure is a timeout; before any response byte,
-    a reused connection is stale, a new one dropped.
+    ``FailureKind``): a rejected certificate is ``tls``; any other failure before the request's
+    first byte was written (connect, TLS handshake, proxy tunnel; stalled or not) is
+    ``connect``; after it, past the deadline every failure is a timeout, and before any
+    response byte a reused connection is stale, a new one dropped.
     """
     redactor = request.redactor if request is not None else NO_SECRETS
     started = response_started or (exchange is not None and exchange.received > 0)
     cause = redactor.text(_cause(error))
     kind: FailureKind
+    if _certificate_rejected(error):  # a setting to fix, not a fault to retry
+        return _failure(request, "tls", f"TLS failure: {cause}")
     if isinstance(error, NewConnectionError):  # before ConnectTimeoutError: it subclasses it
         return _failure(request, "connect", f"Cannot connect: {cause}")
     if isinstance(error, ConnectTimeoutError):
         return _failure(request, "connect", f"Connect timed out: {cause}", timeout=True)
+    if (
+        exchange is not None
+        and not exchange.written
+        and not started
+        and isinstance(error, _CONNECTION_FAILURES)
+    ):
+        if exchange.expired() or any(isinstance(e, _TIMEOUTS) for e in _chain(error)):
+            return _failure(
+                request,
+                "connect",
+                "Timed out before the request was sent (connect, TLS handshake or proxy tunnel)",
+                timeout=True,
+            )
+        return _failure(request, "connect", f"Failed before the request was sent: {cause}")
     if isinstance(error, ReadTimeoutError | TimeoutError) or (
         exchange is not None and exchange.expired()
     ):
@@ -247,6 +294,36 @@ def transport_error(
             )
         return _failure(request, "dropped", f"Connection closed before a response: {cause}")
     return _failure(request, "other", f"HTTP failure: {cause}")
+
+
+_CONNECTION_FAILURES = (
+    Urllib3TimeoutError, SSLError, ProxyError, ProtocolError, OSError, http.client.HTTPException,
+)  # fmt: skip
+"""Failures of the connection itself (not urllib3's pool or URL errors)."""
+_TIMEOUTS = (TimeoutError, Urllib3TimeoutError)
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and what it wraps: urllib3 nests the cause in ``args`` or raises ``from`` it."""
+    seen: set[int] = set()
+    todo = [error]
+    while todo and len(seen) < 16:
+        inner = todo.pop()
+        if id(inner) in seen:
+            continue
+        seen.add(id(inner))
+        yield inner
+        todo.extend(arg for arg in inner.args if isinstance(arg, BaseException))
+        if inner.__cause__ is not None:
+            todo.append(inner.__cause__)
+
+
+def _certificate_rejected(error: BaseException) -> bool:
+    """The server's certificate failed verification (chain or name): retrying cannot help."""
+    return any(
+        isinstance(inner, ssl.SSLCertVerificationError | CertificateError)
+        for inner in _chain(error)
+    )
 
 
 def _failure(

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, ClassVar, TypedDict
@@ -24,6 +22,7 @@ from typing import Any, ClassVar, TypedDict
 import urllib3
 
 from openapi_client import _logs
+from openapi_client._fork import after_fork_in_child
 from openapi_client._generated import GeneratedClientContract, RequestSerialized
 from openapi_client._redaction import strip_userinfo
 from openapi_client._requests import (
@@ -113,7 +112,7 @@ class ApiClient(GeneratedClientContract):
             self.set_default_header(header_name, header_value or "")
         if cookie:
             self.set_default_header("Cookie", cookie)
-        _CLIENTS.add(self)
+        after_fork_in_child(self, ApiClient._after_fork_in_child)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -327,6 +326,12 @@ class ApiClient(GeneratedClientContract):
             time.sleep(wait)
             retries += 1
 
+    def _after_fork_in_child(self) -> None:
+        """A lock held by a parent thread at fork time would never be released in the child."""
+        self._lock = threading.Lock()
+        self._per_call_lock = threading.Lock()
+        self._state = None
+
     def __repr__(self) -> str:
         return f"ApiClient(host={strip_userinfo(self.configuration.host)!r})"
 
@@ -334,18 +339,3 @@ class ApiClient(GeneratedClientContract):
 def _may_retry(policy: RetryPolicy, retries: int, wait: float | None, deadline: float) -> bool:
     """Another attempt is allowed by the count, wanted (``wait`` set) and fits before the deadline."""
     return wait is not None and retries < policy.max_retries and time.monotonic() + wait < deadline
-
-
-_CLIENTS: weakref.WeakSet[ApiClient] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    """A lock held by a parent thread at fork time would never be released in the child."""
-    for client in list(_CLIENTS):
-        client._lock = threading.Lock()
-        client._per_call_lock = threading.Lock()
-        client._state = None
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)

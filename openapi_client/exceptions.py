@@ -27,12 +27,18 @@ PathToItem = Sequence[str | int]
 FailureKind = Literal["connect", "stale", "dropped", "timeout", "broken", "tls", "proxy", "other"]
 """How a call failed without a response, which decides whether another attempt is safe:
 
-``connect`` nothing was sent (refused, DNS, connect timeout); ``stale`` a reused keep-alive
-connection closed before any response byte (the server closed it idle and never read the
-request); ``dropped`` a new connection closed before any response byte (the server got the
-request and may have acted on it); ``timeout`` no response within the time allowed; ``broken``
-the response stopped midway or was not HTTP; ``tls`` certificate or handshake failure;
-``proxy`` the proxy failed."""
+``connect`` the failure came before any byte of the request was written, so the server cannot
+have seen it: refused, DNS, a connect or TLS handshake that failed or stalled (also an
+``https://`` URL on a plain-HTTP port), a proxy that refused or broke off the ``CONNECT``
+tunnel; ``stale`` a reused keep-alive connection closed before any response byte (the server
+closed it idle and never read the request); ``dropped`` a new connection closed before any
+response byte (the server got the request and may have acted on it); ``timeout`` the request
+was sent and no response came within the time allowed; ``broken`` the response stopped midway
+or was not HTTP; ``tls`` the server's certificate was rejected (not trusted, or for another
+name: a setting to fix, so never retried), or TLS failed after the request was sent;
+``proxy`` a proxy failure reported by a transport that cannot tell whether the request was
+sent (the SDK's own transport reports a proxy failure before the request as ``connect``);
+``other`` anything else."""
 
 
 def render_path(path_to_item: PathToItem) -> str:

@@ -7,10 +7,8 @@ generated clients (and the API docs) import them.
 from __future__ import annotations
 
 import contextlib
-import os
 import ssl
 import time
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -19,6 +17,7 @@ import urllib3
 
 from openapi_client import _connections
 from openapi_client._connections import TRANSPORT_ERRORS, transport_error
+from openapi_client._fork import after_fork_in_child
 from openapi_client.exceptions import ApiException
 from openapi_client.transport import (
     HttpRequest,
@@ -100,7 +99,7 @@ class RESTClientObject:
         self.settings = settings if isinstance(settings, PoolSettings) else settings.pool_settings
         self._routes: dict[str, tuple[_Opener, str]] = {}
         self.pool_manager = self._new_manager()
-        _TRANSPORTS.add(self)
+        after_fork_in_child(self, RESTClientObject._forget_inherited_connections)
 
     def _new_manager(self) -> urllib3.PoolManager:
         settings = self.settings
@@ -210,18 +209,6 @@ class RESTClientObject:
                         sock.close()  # the child's copy of the descriptor; no FIN is sent
         self._routes = {}
         self.pool_manager = self._new_manager()
-
-
-_TRANSPORTS: weakref.WeakSet[RESTClientObject] = weakref.WeakSet()
-
-
-def _after_fork_in_child() -> None:
-    for transport in list(_TRANSPORTS):
-        transport._forget_inherited_connections()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _attempt_timeout(timeout: urllib3.Timeout, deadline: float) -> urllib3.Timeout:

@@ -2,8 +2,10 @@
 
 Defaults (see README, "Reliability"): two retries, exponential backoff from 0.5 s capped at 8 s
 with up to 25 % jitter, ``Retry-After`` honoured up to 60 s. Retried: failures where the
-server cannot have recorded the event (nothing sent, or a stale keep-alive connection) and the
-statuses that say "try again" (408, 429, 502, 503, 504). Not retried unless
+server cannot have recorded the event (``connect``: no byte of the request written, be it a
+refused or stalled connect, TLS handshake or proxy tunnel; ``stale``: a stale keep-alive
+connection) and the statuses that say "try again" (408, 429, 502, 503, 504). Never retried: a
+rejected certificate (``tls``). Not retried unless
 ``retry_ambiguous=True``: a read timeout, a 500, a new connection closed without a response,
 or a response broken off midway, after which the server may already have stored the event.
 """
@@ -23,7 +25,8 @@ if TYPE_CHECKING:
     import urllib3
 
 SAFE_FAILURES: frozenset[FailureKind] = frozenset({"connect", "stale"})
-"""The server cannot have seen the request."""
+"""The server cannot have seen the request: nothing of it was written (``connect``), or it
+went out on a keep-alive connection the server had already closed unread (``stale``)."""
 AMBIGUOUS_FAILURES: frozenset[FailureKind] = frozenset({"dropped", "timeout", "broken"})
 """The server may have recorded the event."""
 SAFE_STATUSES: frozenset[int] = frozenset({408, 429, 502, 503, 504})

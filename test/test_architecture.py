@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "openapi_client"
 
 LAYERS: list[tuple[str, ...]] = [
-    ("exceptions", "_version"),
+    ("exceptions", "_version", "_fork"),
     ("_redaction",),
     ("validation", "retries", "_logs", "_html"),
     ("_connections",),

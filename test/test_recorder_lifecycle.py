@@ -216,25 +216,26 @@ def test_recording_while_another_thread_closes(engine: FakeEngineServer) -> None
 # -- cancel ----------------------------------------------------------------------------------------
 
 
-def test_a_cancelled_event_is_not_sent_and_the_others_are(
+def test_cancel_does_not_unrecord_an_event(
     servers: FaultServers, recorders: Recorders, release: threading.Event
 ) -> None:
-    """``cancel()`` on a queued event: it is never sent, delivery goes on, nothing pending."""
+    """Issue 14 item 6: a recorded event is a commitment. ``cancel()`` on a queued event
+    returns False and the event is still sent, with the others."""
     server = servers(held(release, created_for_path()), then=created_for_path())
     recorder = recorders(server.url, workers=1)
     sending = recorder.record_offer_display(offer())
     assert server.wait_for_attempts(1, timeout=WAIT)
-    cancelled = recorder.record_offer_display(offer())
-    assert cancelled.cancel()
+    kept = recorder.record_offer_display(offer())
+    assert kept.cancel() is False
     after = recorder.record_offer_display(offer())
 
     release.set()
 
     assert recorder.flush(timeout=WAIT)
-    assert cancelled.cancelled()
-    assert isinstance(sending.result(timeout=0), OfferDisplay)
-    assert isinstance(after.result(timeout=0), OfferDisplay)
-    assert server.attempts == 2
+    assert not kept.cancelled()
+    for event in (sending, kept, after):
+        assert isinstance(event.result(timeout=0), OfferDisplay)
+    assert server.attempts == 3
     assert recorder.stats().pending == 0
 
 
@@ -449,37 +450,35 @@ def test_an_event_recorded_while_close_runs_is_refused_or_settled(
     assert recorder.flush(timeout=0.1)
 
 
-def test_an_event_spooled_while_close_runs_stays_for_the_next_recorder(
+def test_an_event_recorded_with_a_spool_while_close_runs_is_refused_and_not_written(
     engine: FakeEngineServer,
     recorders: Recorders,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    """With a spool the event is on disk when ``record_*`` finds the recorder closed: its
-    future says so (RecorderSpooledError) at once, and the next recorder delivers it."""
+    """With a spool, ``close()`` between the check and the write: the event is refused
+    (RecorderClosedError) before anything reaches the file, so no row outlives the refusal."""
     spool = tmp_path / "spool.db"
     first = recorders(engine.url, spool=spool)
     _CloseDuringRecord(monkeypatch, first)
 
-    event = first.record_offer_display(offer())
+    with pytest.raises(RecorderClosedError):
+        first.record_offer_display(offer())
 
-    assert isinstance(event.exception(timeout=0), RecorderSpooledError)
     assert first.stats().pending == 0
     second = recorders(engine.url, spool=spool)
     assert second.flush(timeout=WAIT)
-    assert [d.offer_uuid for d in engine.offer_displays] == [event.request.offer_uuid]
-
-
-# -- close with events waiting on disk -------------------------------------------------------------
+    assert second.stats().spooled == 0
+    assert engine.offer_displays == []
 
 
 def test_close_settles_the_futures_of_events_left_in_the_spool(
     servers: FaultServers, recorders: Recorders, release: threading.Event, tmp_path: Path
 ) -> None:
     """A full memory queue, the overflow on disk, ``close()`` while the server holds the one
-    request in flight: nothing stays pending, each event left on disk has a future that says
-    RecorderSpooledError (not a failure: no on_error), a cancelled one is deleted, not sent,
-    and the next recorder delivers the rest exactly once."""
+    request in flight: each event left on disk has a future that says RecorderSpooledError
+    (not a failure: no on_error) and stays pending here, and the next recorder delivers the
+    rest exactly once."""
     server = servers(held(release, created_for_path()), then=created_for_path())
     failures: Failures = []
     spool = tmp_path / "spool.db"
@@ -489,20 +488,18 @@ def test_close_settles_the_futures_of_events_left_in_the_spool(
     sending = first.record_offer_display(offer())
     assert server.wait_for_attempts(1, timeout=WAIT)
     queued = first.record_offer_display(offer())  # the one place in the memory queue
-    on_disk = [first.record_offer_display(offer()) for _ in range(3)]
-    cancelled = first.record_offer_display(offer())
-    assert cancelled.cancel()
+    on_disk = [first.record_offer_display(offer()) for _ in range(4)]
 
     first.close(timeout=0.2)
 
-    assert first.stats().pending == 1  # the request still held by the server
+    assert first.stats().pending == 6  # one held by the server, five waiting in the spool
     for event in [queued, *on_disk]:
         assert isinstance(event.exception(timeout=0), RecorderSpooledError)
-    assert [event for event, _ in failures] == [cancelled]
-    assert first.stats().dropped == 1
+    assert failures == []
+    assert first.stats().dropped == 0
     release.set()
     assert isinstance(sending.result(timeout=WAIT), OfferDisplay)
-    wait_until(lambda: first.stats().pending == 0)
+    wait_until(lambda: first.stats().pending == 5)
     second = recorders(server.url, spool=spool)
     assert second.flush(timeout=WAIT)
     assert offer_uuids_received(server) == offer_uuids([sending, queued, *on_disk])

@@ -18,7 +18,7 @@ import pytest
 from faultserver import FaultServers, answer
 
 from openapi_client import ApiClient, Configuration, EventRecorder
-from openapi_client.recorder._spool import LEASE_SECONDS, LOCAL_LEASE_SECONDS, Spool
+from openapi_client.recorder._spool import LEASE_SECONDS, Spool
 from openapi_client.testing import FakeEngineServer
 
 BODY = (
@@ -46,28 +46,6 @@ def test_a_busy_recorder_on_this_host_keeps_its_events(tmp_path: Path) -> None:
 
     assert other.claim(10) == []
     assert [row.id for row in busy.claim(10)] == [1]
-
-
-def test_a_long_silent_owner_is_dead_even_if_its_pid_runs(tmp_path: Path) -> None:
-    """Past the local lease a running pid may be another process's (pid reuse): freed."""
-    path = tmp_path / "events.db"
-    gone, other = Spool(str(path)), Spool(str(path))
-    gone.add("offer_display", BODY, time.time(), queued=False)
-    age_heartbeat(path, gone.owner, LOCAL_LEASE_SECONDS + 1)
-
-    assert [row.id for row in other.claim(10)] == [1]
-
-
-def test_an_owner_on_another_host_is_judged_by_its_heartbeat(tmp_path: Path) -> None:
-    """Another host's pids mean nothing here: its heartbeat alone says whether it lives."""
-    path = tmp_path / "events.db"
-    remote, other = Spool(str(path)), Spool(str(path))
-    remote.add("offer_display", BODY, time.time(), queued=False)
-    age_heartbeat(path, remote.owner, LEASE_SECONDS / 2, host="elsewhere.example")
-    assert other.claim(10) == []
-
-    age_heartbeat(path, remote.owner, LEASE_SECONDS + 1)
-    assert [row.id for row in other.claim(10)] == [1]
 
 
 def test_a_dead_process_is_seen_by_its_pid_at_once(tmp_path: Path) -> None:
@@ -174,21 +152,6 @@ def test_reading_a_file_that_is_not_a_spool_changes_nothing(tmp_path: Path) -> N
 
     assert path.read_bytes() == before
     assert not Path(f"{path}-wal").exists()
-
-
-def test_an_event_another_recorder_took_is_not_parked_by_the_first(tmp_path: Path) -> None:
-    """If another recorder took an event over (its owner presumed dead), the first one's late
-    ``park`` must not free it a second time: it stays with the one that holds it."""
-    path = tmp_path / "events.db"
-    first, second = Spool(str(path)), Spool(str(path))
-    first.add("offer_display", BODY, time.time(), queued=True)
-    age_heartbeat(path, first.owner, LOCAL_LEASE_SECONDS + 1)
-    assert [row.id for row in second.claim(10)] == [1]
-
-    first.park(1, time.time())
-
-    assert first.claim(10) == []
-    assert Spool(str(path), register=False).summary().owned == 1
 
 
 def test_events_read_back_from_the_spool_keep_the_time_they_were_recorded(

@@ -221,17 +221,18 @@ class _RequestLog:
 
 def spool(args: argparse.Namespace) -> int:
     """Print what a spool holds; with ``--deliver``, send it and print what is left."""
-    from openapi_client.recorder._spool import Spool
+    from openapi_client.exceptions import OpenApiException
+    from openapi_client.recorder import read_spool_summary
 
     if not os.path.isfile(args.path):
         raise UsageError(f"no spool at {args.path!r}")
     if args.deliver:
         return _deliver_spool(args)
     try:
-        spool = Spool(args.path, register=False)
-        summary = spool.summary()
-        spool.close()
-    except Exception as error:  # sqlite3.Error, or a file that is not a spool
+        summary = read_spool_summary(args.path)
+    except OpenApiException:  # a file that is not a spool, or not one this user may trust
+        raise
+    except Exception as error:  # sqlite3.Error: locked, unreadable, damaged
         return fail(EXIT_FAILED, f"cannot read {args.path!r}: {error}")
     total = sum(summary.by_kind.values())
     kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(summary.by_kind.items()))
@@ -246,11 +247,20 @@ def _deliver_spool(args: argparse.Namespace) -> int:
     from openapi_client.recorder import EventRecorder
 
     with _api(args) as api:
-        recorder = EventRecorder(api.api_client, spool=args.path)
+        recorder = EventRecorder(api.api_client, spool=args.path, handle_sigterm=False)
+        if (before := recorder.stats()).spooled < 0:
+            recorder.close(0.1)
+            why = before.spool_error or "locked, unreadable or damaged"
+            return fail(EXIT_FAILED, f"could not read {args.path!r}: {why}")
         done = recorder.flush(args.wait)
         recorder.close(0.1)
         stats = recorder.stats()
     print(f"delivered {stats.sent}, failed {stats.failed}, left in the spool {stats.spooled}")
+    if stats.spooled < 0 or (not done and stats.spool_error):
+        why = stats.spool_error or "locked, unreadable or damaged"
+        return fail(EXIT_FAILED, f"could not use {args.path!r}: {why}")
+    if not done and stats.last_failure:
+        print(f"not all delivered: {stats.last_failure}", file=sys.stderr)
     return EXIT_OK if done and not stats.failed else EXIT_FAILED
 
 

@@ -54,7 +54,9 @@ class RecordedEvent(Future[ResponseT], Generic[RequestT, ResponseT]):
     # The recorder's bookkeeping, likewise.
     _deadline = 0.0
     _spool_id: int | None = None
-    _started = False
+    _queued = False  # in the memory queue (or being sent), not only on disk
+    _ended = False
+    _gone = False  # settled for good: a row written for it from now on is deleted at once
 
     def __init__(self, kind: EventKind, request: RequestT, recorded_at: float) -> None:
         self._kind = kind
@@ -71,6 +73,11 @@ class RecordedEvent(Future[ResponseT], Generic[RequestT, ResponseT]):
     def recorded_at(self) -> float:
         """When ``record_*`` took it, in seconds since the epoch."""
         return self._recorded_at + _WALL_CLOCK_OFFSET
+
+    def cancel(self) -> bool:
+        """Always ``False``: a recorded event is a commitment. To stop waiting, wait with a
+        timeout; an ``asyncio`` waiter that is cancelled or times out leaves the event recorded."""
+        return False
 
     @property
     def _condition(self) -> threading.Condition:  # type: ignore[override]

@@ -7,16 +7,15 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from typing import Any
 
-from openapi_client._logs import logger
+from openapi_client._fork import after_fork_in_child
 from openapi_client.api_client import ApiClient
 from openapi_client.exceptions import (
     ApiTypeError,
     ApiValueError,
-    OpenApiException,
     RecorderClosedError,
     RecorderFullError,
 )
@@ -24,23 +23,21 @@ from openapi_client.models.offer_display import OfferDisplay
 from openapi_client.models.offer_display_create_data import OfferDisplayCreateData
 from openapi_client.models.session_init import SessionInit
 from openapi_client.models.session_init_create_data import SessionInitCreateData
-from openapi_client.recorder._delivery import PUMP, WARNING_SECONDS
-from openapi_client.recorder._event import (
-    OFFER_DISPLAY,
-    SESSION_INIT,
-    EventKind,
-    RecordedEvent,
+from openapi_client.recorder._dispatcher import Dispatcher, OnError, in_sender_thread
+from openapi_client.recorder._event import OFFER_DISPLAY, SESSION_INIT, EventKind, RecordedEvent
+from openapi_client.recorder._notices import Notices
+from openapi_client.recorder._process import register_for_exit
+from openapi_client.recorder._spool import (
+    SETUP_SECONDS,
+    NotASpool,
+    Spool,
+    SpoolSummary,
+    check_spool_file,
+    check_spool_path,
 )
-from openapi_client.recorder._lifecycle import RECORDERS, Lifecycle, install_process_hooks
-from openapi_client.recorder._spool import BUSY_SECONDS, Spool
+from openapi_client.recorder._spool_store import CLAIM_SIZE, PARK_SECONDS, SpoolStore
+from openapi_client.recorder._store import CLOSED, FULL, LATE, MemoryStore, Outcome
 from openapi_client.retries import RetryPolicy
-
-_CLOSED = "the recorder is closed: it takes no more events"
-_SPOOL_RETRY_SECONDS = 1.0
-"""A spool that could not be opened for another reason than a lock (no such folder, no
-permission) is tried again at most once a second."""
-
-OnError = Callable[[RecordedEvent[Any, Any], OpenApiException], object]
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ class RecorderStats:
     """What a recorder did, as numbers an application can export."""
 
     enqueued: int
-    """Events ``record_*`` accepted."""
+    """Events this recorder took: accepted by ``record_*``, or adopted from the spool."""
     sent: int
     """Events the API acknowledged."""
     failed: int
@@ -58,13 +55,34 @@ class RecorderStats:
     retried: int
     """Attempts made again after a failure that was safe (or allowed) to retry."""
     pending: int
-    """Events this recorder holds and has not settled yet."""
+    """Events taken and not yet sent, failed or dropped: in memory, being sent, or waiting in
+    the spool. Always ``enqueued == sent + failed + dropped + pending``."""
     spooled: int
-    """Events in the spool file now, whoever holds them (0 without a spool)."""
+    """Events in the spool file now, whoever holds them (0 without a spool, -1 when the file
+    cannot be read)."""
+    adopted: int = 0
+    """Of ``enqueued``, events taken over from the spool (another recorder or process recorded
+    them)."""
+    dropped_by_reason: dict[str, int] = field(default_factory=dict)
+    """``dropped`` by reason: ``queue_full``, ``closed``."""
+    failed_by_reason: dict[str, int] = field(default_factory=dict)
+    """``failed`` by reason: ``rejected`` (the API said no), ``ambiguous`` (no answer, not
+    retried), ``expired`` (``delivery_timeout`` passed), ``not_sent``, ``unexpected``."""
+    oldest_pending_age: float | None = None
+    """Seconds since the oldest event waiting in memory was recorded (``None``: none waits)."""
+    last_failure: str | None = None
+    """The last failure that kept events back (an outage, a refused credential), if any."""
+    spool_error: str | None = None
+    """Why the spool file cannot be used now (locked by another process, read-only, damaged),
+    or ``None``."""
 
 
-class EventRecorder(Lifecycle):
-    """Records events in the caller's thread in microseconds; worker threads deliver them."""
+class EventRecorder:
+    """Records events in the caller's thread in microseconds; sender threads deliver them.
+
+    The parts: a store (memory, or memory over a spool file) owns the events and their counts;
+    a dispatcher sends them and ends each one; this class checks arguments and takes events.
+    """
 
     def __init__(
         self,
@@ -78,6 +96,7 @@ class EventRecorder(Lifecycle):
         on_error: OnError | None = None,
         exit_timeout: float = 2.0,
         sync: bool = False,
+        handle_sigterm: bool = True,
     ) -> None:
         if not isinstance(api_client, ApiClient):
             raise ApiTypeError(f"api_client must be an ApiClient, not {type(api_client).__name__}")
@@ -87,25 +106,39 @@ class EventRecorder(Lifecycle):
         _check_seconds("exit_timeout", exit_timeout)
         if on_error is not None and not callable(on_error):
             raise ApiTypeError("on_error must be a callable(event, error) or None")
-        if spool is not None and not isinstance(spool, str | os.PathLike):
-            raise ApiTypeError(f"spool must be a file path or None, not {type(spool).__name__}")
-        self._client = api_client
-        self._max_queue = max_queue
-        self._worker_count = workers
-        self._spool_path = os.fspath(spool) if spool is not None else None
-        self._delivery_timeout = float(delivery_timeout)
-        self._rules = RetryPolicy(retry_ambiguous=bool(retry_ambiguous))
-        self._on_error = on_error
-        self._exit_timeout = float(exit_timeout)
+        notices = Notices()
+        store: MemoryStore
+        if spool is not None:
+            path = check_spool_path(spool)
+            try:
+                check_spool_file(path)
+            except NotASpool:
+                raise
+            except sqlite3.Error:  # locked or unreadable now: checked again when it opens
+                pass
+            store = SpoolStore(max_queue, path, notices, claim_size=1 if sync else CLAIM_SIZE)
+            store.park_seconds = min(float(delivery_timeout), PARK_SECONDS)
+            opened = store.open(patience=SETUP_SECONDS)  # a locked file is tried again later
+            if opened is not None:
+                opened.close()  # reopened on first use: a --preload master keeps no file open
+        else:
+            store = MemoryStore(max_queue)
         self._sync = bool(sync)
-        self._memory_only = self._spool_path is None and not self._sync
-        self._closed = False
-        self._start_fresh()
-        RECORDERS.add(self)
-        install_process_hooks()
-        opened = self._open_spool(patience=BUSY_SECONDS)  # an unusable file shows at once
-        if opened is not None:
-            opened.close()  # reopened on first use: a --preload master keeps no file open
+        self._delivery_timeout = float(delivery_timeout)
+        self._dispatcher = Dispatcher(
+            api_client,
+            store,
+            workers=workers,
+            delivery_timeout=float(delivery_timeout),
+            rules=RetryPolicy(retry_ambiguous=bool(retry_ambiguous)),
+            on_error=on_error,
+            notices=notices,
+            exit_timeout=float(exit_timeout),
+        )
+        after_fork_in_child(self._dispatcher, Dispatcher.after_fork_in_child)
+        register_for_exit(self._dispatcher, handle_sigterm=bool(handle_sigterm))
+        # Dropped without close(): the senders deliver what is held, then end.
+        weakref.finalize(self, self._dispatcher.abandon)
 
     # -- recording (the caller's thread) ------------------------------------------------------
 
@@ -126,143 +159,40 @@ class EventRecorder(Lifecycle):
         return self._accept(SESSION_INIT, model)
 
     def _accept(self, kind: EventKind, model: Any) -> RecordedEvent[Any, Any]:
-        if self._closed:
-            raise RecorderClosedError(_CLOSED)
+        dispatcher = self._dispatcher
+        store = dispatcher.store
+        if store.closed:
+            raise RecorderClosedError(CLOSED)
         now = time.monotonic()
         event: RecordedEvent[Any, Any] = RecordedEvent(kind, model, now)
         event._deadline = now + self._delivery_timeout
-        if self._memory_only and self._queue.qsize() < self._max_queue:  # the common case
-            with self._lock:  # ``close()`` sets ``_closed`` under it: no event slips past
-                if self._closed:
-                    raise RecorderClosedError(_CLOSED)
-                self._enqueued += 1
-                self._pending += 1
-                self._queue.put(event)
-            if not self._threads:
-                self._start_workers()
-            return event
-        return self._accept_slowly(event, kind, model)
-
-    def _accept_slowly(
-        self, event: RecordedEvent[Any, Any], kind: EventKind, model: Any
-    ) -> RecordedEvent[Any, Any]:
-        """With a spool, in sync mode, or with a full queue."""
-        in_memory = self._sync or self._queue.qsize() < self._max_queue
-        spool = self._spool if self._spool is not None else self._open_spool()
-        if in_memory:  # the disk write happens without the lock: other threads record meanwhile
-            self._write_to_spool(event, kind, model, spool, in_memory)
-            with self._lock:
-                closed = self._closed
-                if not closed:
-                    self._enqueued += 1
-                    self._pending += 1
-                    if not self._sync:
-                        self._queue.put(event)
-            if closed:  # ``close()`` came during the write
-                return self._closed_meanwhile(event)
-            if self._sync:
-                self._deliver(event)
-        else:
-            # An event that waits on disk is claimable the moment it is committed: register it
-            # under the lock the pump takes, so the pump finds it already counted.
-            with self._lock:
-                if self._closed:
-                    raise RecorderClosedError(_CLOSED)
-                self._write_to_spool(event, kind, model, spool, in_memory)
-                self._enqueued += 1
-                if event._spool_id is not None:
-                    self._pending += 1
-                    self._on_disk.add(event._spool_id)
-                    self._futures[event._spool_id] = event
-            if event._spool_id is None:
-                full = f"the memory queue is full ({self._max_queue} events) and there is no spool"
-                self._drop(event, RecorderFullError(full), held=False)
-        if not self._threads and not self._sync:
-            self._start_workers()
-        return event
-
-    def _write_to_spool(
-        self, event: RecordedEvent[Any, Any], kind: EventKind, model: Any, spool: Spool | None,
-        queued: bool,
-    ) -> None:  # fmt: skip
-        if spool is None:
-            return
-        try:
-            body = kind.endpoint.serialize(model)
-            event._spool_id = spool.add(kind.name, body, event.recorded_at, queued)
-        except sqlite3.Error as error:  # the disk refused: memory only, said once
-            self._spool_unusable(error)
-
-    def _closed_meanwhile(self, event: RecordedEvent[Any, Any]) -> RecordedEvent[Any, Any]:
-        """``close()`` came while ``record_*`` wrote the event to the spool: it stays there for
-        the next recorder; without a spool write nothing was taken."""
-        spool = self._spool
-        if event._spool_id is None or spool is None:
-            raise RecorderClosedError(_CLOSED)
-        try:
-            spool.park(event._spool_id, time.time())  # free at once, for whoever comes next
-        except sqlite3.Error as error:  # still ours on disk: freed when this process is gone
-            logger.warning("EventRecorder: could not give back an event: %s", error)
-        self._leave_in_spool([event], held=False)
-        if self._stopping:  # ``close()`` already gave the file back: do not keep it open
-            self._give_back_spool()
+        status = store.add(event, queue=not self._sync)
+        if self._sync:
+            dispatcher.deliver(event)
+        elif status == FULL:
+            full = f"the memory queue is full ({store.max_queue} events) and the spool cannot take it"
+            dispatcher.finish(event, Outcome.DROPPED, RecorderFullError(full), reason="queue_full")
+        elif status == LATE:  # close() came during the spool write
+            dispatcher.stop_late(event)
+        elif store.needs_sender() and not dispatcher.wake():
+            # No thread could start (interpreter shutdown, a thread limit): send it here.
+            dispatcher.send_here(time.monotonic() + dispatcher.exit_timeout)
         return event
 
     # -- flush, close, stats -----------------------------------------------------------------
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Wait until nothing this recorder holds is pending (spool included); ``True`` if so."""
-        return self._flush(timeout, start_workers=True)
-
-    def _flush(self, timeout: float, start_workers: bool) -> bool:
-        deadline = time.monotonic() + timeout
-        if self._spool_path is not None and start_workers:
-            self._open_spool()  # events an earlier process left are delivered too
-            if self._sync:
-                self._deliver_spooled_here(deadline)
-            else:
-                self._start_workers()
-        while True:
-            if self._spool is not None and not self._sync:
-                self._queue.put(PUMP)
-            with self._settled:
-                while self._pending and time.monotonic() < deadline:
-                    self._settled.wait(deadline - time.monotonic())
-                if self._pending:
-                    return False
-            if self._spool_left() == 0:
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            with self._settled:  # events wait in the spool (parked, or just claimed): look again
-                self._settled.wait(min(0.05, max(0.0, deadline - time.monotonic())))
-
-    def _deliver_spooled_here(self, deadline: float) -> None:
-        """``sync=True``: what waits in the spool is delivered in the calling thread, one event
-        at a time, none started after ``deadline`` (the last may end one attempt after it)."""
-        spool = self._spool
-        while spool is not None and time.monotonic() < deadline:
-            try:
-                rows = spool.claim(1)
-            except sqlite3.Error as error:
-                logger.warning("EventRecorder: spool busy or broken, will try again: %s", error)
-                return
-            if not rows:
-                return
-            event = self._event_from(rows[0])
-            if event is not None:
-                event._deadline = min(event._deadline, deadline)
-                self._deliver(event)
+        """Wait until nothing this recorder holds is pending, nor anything in the spool that it
+        could take; ``True`` if so. Raises ``RecorderError`` from the recorder's own threads."""
+        return self._dispatcher.flush(timeout, sync=self._sync)
 
     def close(self, timeout: float = 5.0) -> None:
-        """Flush for up to ``timeout`` seconds, then stop. Idempotent; ``with`` calls it too."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        started = time.monotonic()
-        self.flush(timeout)
-        self._stop("closed", join_seconds=max(0.1, timeout - (time.monotonic() - started)))
+        """Deliver what this recorder holds for up to ``timeout`` seconds, then stop: what is
+        left stays in the spool, or is dropped (said in one warning). Idempotent; ``with``
+        calls it too. Raises ``RecorderError`` from the recorder's own threads."""
+        if in_sender_thread():
+            self._dispatcher.flush(0, sync=False)  # raises the RecorderError
+        self._dispatcher.close("closed", timeout)
 
     def __enter__(self) -> EventRecorder:
         return self
@@ -272,57 +202,35 @@ class EventRecorder(Lifecycle):
 
     def stats(self) -> RecorderStats:
         """Counts since this recorder started (in this process: a forked child starts at 0)."""
-        with self._lock:
-            counts = (self._enqueued, self._sent, self._failed, self._dropped, self._retried)
-            pending = self._pending
-        spooled = 0
-        if self._spool is not None:
-            try:
-                spooled = self._spool.count()
-                if self._stopping:  # a closed recorder keeps no file open
-                    self._spool.close(final=True)
-            except sqlite3.Error:
-                spooled = -1
-        return RecorderStats(*counts, pending=pending, spooled=spooled)
+        store = self._dispatcher.store
+        with store.lock:
+            tally = store.tally
+            counts = (tally.enqueued, tally.sent, tally.failed, tally.dropped, tally.retried)
+            pending, adopted = tally.pending, tally.adopted
+            dropped, failed = dict(tally.dropped_by_reason), dict(tally.failed_by_reason)
+        return RecorderStats(
+            *counts,
+            pending=pending,
+            spooled=store.on_disk(),
+            adopted=adopted,
+            dropped_by_reason=dropped,
+            failed_by_reason=failed,
+            oldest_pending_age=store.oldest_age(),
+            last_failure=str(outage) if (outage := self._dispatcher.last_outage) else None,
+            spool_error=store.file_error,
+        )
 
-    def _spool_left(self) -> int:
-        if self._spool is None:
-            return 0
-        try:
-            return self._spool.deliverable()
-        except sqlite3.Error:
-            return 1  # cannot tell: not flushed
 
-    # -- the spool ---------------------------------------------------------------------------
-
-    def _open_spool(self, patience: float = 0.0) -> Spool | None:
-        """The spool; one that could not be opened is tried again by ``record_*``, without
-        waiting: at once while another process holds it locked (a failed try costs ~0.1 ms),
-        once a second otherwise. Events meanwhile are held in memory, and a warning says so."""
-        if self._spool_path is None or self._spool is not None:
-            return self._spool
-        if time.monotonic() < self._spool_retry_at:
-            return None
-        with self._lock:
-            if self._spool is None and time.monotonic() >= self._spool_retry_at:
-                try:
-                    self._spool = Spool(self._spool_path, patience=patience)
-                except (sqlite3.Error, OSError) as error:
-                    locked = "locked" in str(error)
-                    self._spool_retry_at = (
-                        0.0 if locked else time.monotonic() + _SPOOL_RETRY_SECONDS
-                    )
-                    self._spool_unusable(error)
-        return self._spool
-
-    def _spool_unusable(self, error: Exception) -> None:
-        now = time.monotonic()
-        if now - self._last_spool_warning >= WARNING_SECONDS:  # a full disk must not flood
-            self._last_spool_warning = now
-            logger.warning(
-                "EventRecorder: spool %r unusable for now, events kept in memory: %s",
-                self._spool_path, error,
-            )  # fmt: skip
+def read_spool_summary(path: str | os.PathLike[str]) -> SpoolSummary:
+    """What a spool file holds, read without taking or changing anything (for operators).
+    Refuses a file that is not a spool, or one this user should not trust (``ApiValueError``)."""
+    checked = check_spool_path(path)
+    check_spool_file(checked)
+    spool = Spool(checked, register=False)
+    try:
+        return spool.summary()
+    finally:
+        spool.close()
 
 
 def _check_count(name: str, value: object) -> None:

@@ -1,0 +1,408 @@
+"""Sends what a store holds: sender threads, the shared gate, the delivery rules, and the one
+place an event ends (``finish``).
+
+Senders start with the first event and retire when idle; every user callback (``on_error``, a
+future's done-callbacks) runs in ``finish``, outside every lock. A thread that cannot be started
+(interpreter shutdown, a thread limit) never wedges the recorder: the caller's thread or the
+exit handler sends instead.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import InvalidStateError
+from typing import Any
+
+from openapi_client._logs import logger
+from openapi_client.api_client import ApiClient
+from openapi_client.exceptions import (
+    ApiConnectionError,
+    ApiException,
+    ApiStatusError,
+    OpenApiException,
+    RecorderClosedError,
+    RecorderError,
+    RecorderSpooledError,
+)
+from openapi_client.recorder._gate import DeliveryGate
+from openapi_client.recorder._notices import WARNING_SECONDS, Notices
+from openapi_client.recorder._spool import HEARTBEAT_SECONDS
+from openapi_client.recorder._store import Event, MemoryStore, Outcome
+from openapi_client.retries import NO_RETRIES, RetryPolicy, parse_retry_after
+
+OnError = Callable[[Event, OpenApiException], object]
+THREAD_PREFIX = "openapi_client-recorder-"
+IDLE_SECONDS = 5.0
+"""A sender with nothing to do for this long ends (one stays to watch a spool file)."""
+TAKE_SECONDS = 1.0
+CREDENTIAL_STATUSES = (401, 403)
+
+_here = threading.local()
+"""``sender`` is set in a recorder's own threads (where ``flush`` and ``close`` cannot wait)."""
+
+
+def in_sender_thread() -> bool:
+    return getattr(_here, "sender", False)
+
+
+class Dispatcher:
+    """Delivers a store's events with ``client``, by the recorder's rules."""
+
+    def __init__(
+        self,
+        client: ApiClient,
+        store: MemoryStore,
+        *,
+        workers: int,
+        delivery_timeout: float,
+        rules: RetryPolicy,
+        on_error: OnError | None,
+        notices: Notices,
+        exit_timeout: float,
+    ) -> None:
+        self.client = client
+        self.exit_timeout = exit_timeout
+        self.store = store
+        self.workers = workers
+        self.delivery_timeout = delivery_timeout
+        self.rules = rules
+        self.on_error = on_error
+        self.notices = notices
+        self._start_fresh()
+
+    def _start_fresh(self) -> None:
+        self.gate = DeliveryGate(self.client.configuration.retries)
+        self.threads: list[threading.Thread] = []
+        self.abandoned = False
+        self.last_outage: ApiException | None = None
+        self.unreported_drops = 0
+        self._last_drop_line = -WARNING_SECONDS
+        self._threads_lock = threading.Lock()
+
+    def after_fork_in_child(self) -> None:
+        """A forked child starts afresh: no threads, nothing held (the parent delivers what it
+        recorded), its own counts; the spool is shared, as a new owner."""
+        self.store = self.store.fresh()
+        self.notices = Notices()
+        self._start_fresh()
+
+    # -- senders ------------------------------------------------------------------------------
+
+    def wake(self) -> bool:
+        """Start senders if events wait and none takes them; ``False`` if none could start."""
+        store = self.store
+        with store.lock:
+            if store.senders or store.stopping:
+                return True
+            store.senders = self.workers
+        _import_what_senders_need()
+        started = 0
+        for number in range(self.workers):
+            thread = threading.Thread(
+                target=self._send_loop, name=f"{THREAD_PREFIX}{number}", daemon=True
+            )
+            try:
+                thread.start()
+            except RuntimeError:  # interpreter shutdown, or the thread limit
+                with store.lock:
+                    store.senders -= self.workers - started
+                break
+            started += 1
+            with self._threads_lock:
+                self.threads = [t for t in self.threads if t.is_alive()] + [thread]
+        return started > 0
+
+    def _send_loop(self) -> None:
+        _here.sender = True
+        store = self.store
+        idle_since = time.monotonic()
+        while True:
+            store.chores()
+            event = store.take(TAKE_SECONDS)
+            if event is not None:
+                self.deliver(event)
+                idle_since = time.monotonic()
+                continue
+            idle = time.monotonic() - idle_since >= IDLE_SECONDS or self.abandoned
+            if store.retire(idle, keep_one=store.durable and not self.abandoned):
+                if self.abandoned and store.senders == 0:
+                    store.give_back()
+                return
+
+    def abandon(self) -> None:
+        """The recorder was garbage-collected: deliver what is held, then end every sender."""
+        self.abandoned = True
+        store = self.store
+        if store.close_intake():
+            with store.changed:
+                store.changed.notify_all()
+
+    def send_here(self, deadline: float) -> None:
+        """Send what waits in memory in this thread, starting none after ``deadline`` (no
+        sender thread could be started, or the interpreter is exiting)."""
+        store = self.store
+        while time.monotonic() < deadline:
+            event = store.take(0.0)
+            if event is None:
+                return
+            event._deadline = min(event._deadline or deadline, deadline)
+            self.deliver(event)
+
+    # -- one event ----------------------------------------------------------------------------
+
+    def deliver(self, event: Event) -> None:
+        """Send one event until it is acknowledged, fails for good, or runs out of time."""
+        if not event._deadline:
+            event._deadline = time.monotonic() + self.delivery_timeout
+        store = self.store
+        last_error: ApiException | None = None
+        endpoint = event._kind.endpoint
+        while True:
+            store.keep_alive()
+            now = time.monotonic()
+            if last_error is not None and now >= event._deadline:
+                self._give_up(event, last_error)
+                return
+            # The gate is waited at in slices, so that the heartbeat goes on during an outage.
+            turn = self.gate.enter(min(event._deadline, now + HEARTBEAT_SECONDS), self._stopping)
+            if turn is None:
+                if store.stopping:
+                    self._leave(event)
+                elif time.monotonic() >= event._deadline:
+                    self._give_up(event, last_error)
+                else:
+                    continue
+                return
+            healthy, wait = True, None
+            try:  # each attempt has the client's own timeouts: cutting one short would turn a
+                # slow success into an ambiguous failure (so the last may end past the deadline)
+                response = self.client.call(endpoint, event.request, {}, policy=NO_RETRIES)
+                end: tuple[Outcome, Any, str] = (Outcome.SENT, response.data, "")
+            except ApiException as error:
+                retry, healthy, wait = self._judge(error)
+                if not healthy:  # what events that wait out the gate are told, if they must be
+                    self.last_outage = error
+                if retry:
+                    last_error = error
+                    store.count_retry()
+                    continue
+                end = (Outcome.FAILED, error, _reason(error))
+            except OpenApiException as error:  # e.g. no credential: nothing was sent
+                end = (Outcome.FAILED, error, "not_sent")
+            except Exception as error:  # a bug, not a delivery failure: keep the sender alive
+                logger.exception("EventRecorder: unexpected error while sending an event")
+                end = (Outcome.FAILED, RecorderError(f"unexpected error: {error!r}"), "unexpected")
+            finally:  # even a BaseException leaves the gate for the others
+                self.gate.leave(turn, healthy, wait)
+            self.finish(event, *end)
+            return
+
+    def _judge(self, error: ApiException) -> tuple[bool, bool, float | None]:
+        """(retry?, did the API answer like a working server?, seconds it asked to wait)."""
+        if isinstance(error, ApiConnectionError):
+            return self.rules.should_retry_failure(error.kind), False, None
+        if isinstance(error, ApiStatusError):
+            status = error.status
+            if status in CREDENTIAL_STATUSES and self.store.durable:
+                self.notices.warn(
+                    "credential", "the API refused the credential (HTTP %d): events are kept "
+                    "in the spool and sent once the token is fixed", status,
+                )  # fmt: skip
+                return True, False, None
+            headers = {k.lower(): v for k, v in (error.headers or {}).items()}
+            overloaded = status >= 500 or status in (408, 429)
+            wait = parse_retry_after(headers.get("retry-after")) if overloaded else None
+            if wait is not None:  # at most the client's cap: then one probe asks again
+                wait = min(wait, self.client.configuration.retries.max_retry_after)
+            return self.rules.should_retry_status(status), not overloaded, wait
+        return False, True, None  # a 2xx that is not the promised model: the API is up
+
+    def _give_up(self, event: Event, error: ApiException | None) -> None:
+        """Out of time: a spooled event waits on disk for a later try; another fails."""
+        if self.store.durable and self.store.leftover_outcome(event) is Outcome.LEFT:
+            self.finish(event, Outcome.LEFT)
+            return
+        if error is not None:
+            self.finish(event, Outcome.FAILED, error, reason="expired")
+            return
+        outage = self.last_outage
+        seen = f" (the last failure seen: {outage})" if outage is not None else ""
+        never_tried = RecorderError(  # the gate stayed shut: no attempt of its own
+            f"not delivered within delivery_timeout: the API was unavailable the whole time{seen}"
+        )
+        never_tried.__cause__ = outage  # another event's: for its type and details
+        self.finish(event, Outcome.FAILED, never_tried, reason="expired")
+
+    def _leave(self, event: Event, quiet: bool = True) -> None:
+        """The recorder stops while the event waits: it stays on disk, or is lost."""
+        if self.store.leftover_outcome(event) is Outcome.LEFT:
+            self.finish(event, Outcome.LEFT)
+        else:
+            closed = RecorderClosedError("the recorder stopped before delivering it")
+            self.finish(event, Outcome.DROPPED, closed, reason="closed", quiet=quiet)
+
+    def stop_late(self, event: Event) -> None:
+        """An event ``record_*`` counted just as the recorder stopped."""
+        self._leave(event, quiet=False)
+
+    def finish(
+        self,
+        event: Event,
+        outcome: Outcome,
+        value: Any = None,
+        reason: str = "",
+        quiet: bool = False,
+    ) -> None:
+        """The one end of an event: its spool row, its future, ``on_error``, its count; called
+        outside every lock. ``LEFT`` tells the future only once the recorder stops."""
+        store = self.store
+        store.forget(event, outcome)
+        if outcome is Outcome.SENT:
+            _resolve(event, result=value)
+        elif outcome is Outcome.LEFT:
+            if store.stopping:
+                _resolve(event, error=spooled_error())
+        else:
+            _resolve(event, error=value)
+            self._report(event, value)
+        if outcome is Outcome.DROPPED:
+            self._count_drop(value, quiet)
+        store.end(event, outcome, reason)
+        if store.stopping:  # the last event in flight at stop lets the spool file go
+            store.give_back()
+
+    def _report(self, event: Event, error: OpenApiException) -> None:
+        if self.on_error is None:
+            return
+        try:
+            self.on_error(event, error)
+        except Exception:
+            logger.exception("EventRecorder: on_error raised; delivery goes on")
+
+    def _count_drop(self, error: OpenApiException, quiet: bool) -> None:
+        """Drops are told in one line a minute with their number (``quiet``: in ``stop``'s)."""
+        now = time.monotonic()
+        with self._threads_lock:
+            self.unreported_drops += 1
+            if quiet or now - self._last_drop_line < WARNING_SECONDS:
+                return
+            count, self.unreported_drops, self._last_drop_line = self.unreported_drops, 0, now
+        logger.warning("EventRecorder dropped %d event(s): %s", count, error)
+
+    def _stopping(self) -> bool:
+        return self.store.stopping
+
+    # -- flush, close, exit -------------------------------------------------------------------
+
+    def flush(self, timeout: float, sync: bool) -> bool:
+        """Wait until nothing is pending here or in the spool (others' events included)."""
+        _refuse_in_sender("flush")
+        store = self.store
+        deadline = time.monotonic() + timeout
+        while True:
+            if sync:  # the calling thread does the senders' work
+                store.chores(force=True)
+                self.send_here(deadline)
+            elif store.durable or store.held:
+                self.wake()
+            if store.settled(adopt=True):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            store.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    def close(self, reason: str, timeout: float, at_exit: bool = False) -> None:
+        """Deliver what this recorder holds (not what others left in the spool) for up to
+        ``timeout`` seconds, then stop. At exit no thread starts: this one sends instead."""
+        store = self.store
+        store.close_intake()
+        if store.stopping:
+            return
+        deadline = time.monotonic() + timeout
+        while not store.settled(adopt=False) and time.monotonic() < deadline:
+            if store.senders == 0 and (at_exit or not self.wake()):
+                self.send_here(deadline)
+                store.chores(force=True)
+                break
+            store.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+        join = 0.1 if at_exit else max(0.1, deadline - time.monotonic())
+        self.stop(reason, join_seconds=join, at_exit=at_exit)
+
+    def at_exit(self, reason: str) -> None:
+        self.close(reason, self.exit_timeout, at_exit=True)
+
+    # -- stopping -----------------------------------------------------------------------------
+
+    def stop(self, reason: str, join_seconds: float, at_exit: bool = False) -> None:
+        """Stop the senders; what is left stays in the spool or is lost, said in one line."""
+        store = self.store
+        left = store.stop()
+        self.gate.wake()  # senders waiting out a backoff let their events go
+        deadline = time.monotonic() + join_seconds
+        with self._threads_lock:
+            threads = list(self.threads)
+        for thread in threads:  # a sender mid-send may outlive this; it is a daemon
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+        write_leftovers = getattr(store, "write_leftovers", None)
+        if write_leftovers is not None:
+            write_leftovers(left, patience=max(0.0, min(1.0, deadline - time.monotonic())))
+        for event in left:
+            self._leave(event)
+        spooled_futures = getattr(store, "spooled_futures", None)
+        if spooled_futures is not None:
+            for event in spooled_futures():
+                _resolve(event, error=spooled_error())
+        store.give_back()
+        sending = 0 if store.durable else store.in_flight()
+        with self._threads_lock:
+            lost, self.unreported_drops = self.unreported_drops + sending, 0
+        if lost:  # one line, one number: what an operator must know
+            logger.warning(
+                "EventRecorder %s: %d event(s) lost, neither delivered nor spooled%s",
+                reason, lost, " (some were still being sent)" if sending else "",
+            )  # fmt: skip
+        if store.durable and store.tally.pending:
+            logger.info("EventRecorder %s: %d event(s) stay in the spool", reason, store.tally.pending)
+
+
+def _refuse_in_sender(what: str) -> None:
+    if in_sender_thread():
+        raise RecorderError(
+            f"{what}() cannot wait from the recorder's own thread (on_error, or a future's "
+            "done-callback): call it from another thread"
+        )
+
+
+def spooled_error() -> RecorderSpooledError:
+    return RecorderSpooledError(
+        "the recorder stopped before delivering it; it waits in the spool, for the next recorder"
+    )
+
+
+def _reason(error: ApiException) -> str:
+    if isinstance(error, ApiStatusError):
+        return "rejected"
+    return "ambiguous"
+
+
+def _resolve(event: Event, result: Any = None, error: BaseException | None = None) -> None:
+    """Resolve a future (once: a second resolution is a no-op)."""
+    try:
+        if error is not None:
+            event.set_exception(error)
+        else:
+            event.set_result(result)
+    except InvalidStateError:
+        pass
+
+
+def _import_what_senders_need() -> None:
+    """A fork while a sender thread is inside an ``import`` would leave the child's import lock
+    held forever; everything a sender may import on first use is imported here, up front."""
+    import email.utils  # noqa: F401 - Retry-After dates
+    import encodings.idna  # noqa: F401 - urllib3's first connection
+    import ipaddress  # noqa: F401
+    import urllib.parse  # noqa: F401
