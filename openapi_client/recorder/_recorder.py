@@ -36,7 +36,7 @@ from openapi_client.recorder._spool import (
     check_spool_path,
 )
 from openapi_client.recorder._spool_store import CLAIM_SIZE, PARK_SECONDS, SpoolStore
-from openapi_client.recorder._store import CLOSED, FULL, LATE, MemoryStore, Outcome
+from openapi_client.recorder._store import CLOSED, FULL, LATE, QUEUED, MemoryStore, Outcome
 from openapi_client.retries import RetryPolicy
 
 
@@ -166,16 +166,17 @@ class EventRecorder:
         now = time.monotonic()
         event: RecordedEvent[Any, Any] = RecordedEvent(kind, model, now)
         event._deadline = now + self._delivery_timeout
-        status = store.add(event, queue=not self._sync)
-        if self._sync:
-            dispatcher.deliver(event)
+        status = store.add(event, not self._sync)
+        if status == QUEUED:  # the common case
+            if self._sync:
+                dispatcher.deliver(event)
         elif status == FULL:
             full = f"the memory queue is full ({store.max_queue} events) and the spool cannot take it"
             dispatcher.finish(event, Outcome.DROPPED, RecorderFullError(full), reason="queue_full")
         elif status == LATE:  # close() came during the spool write
             dispatcher.stop_late(event)
-        elif store.needs_sender() and not dispatcher.wake():
-            # No thread could start (interpreter shutdown, a thread limit): send it here.
+        elif not dispatcher.wake():  # WAKE, and no thread could start (interpreter shutdown,
+            # a thread limit): send it here.
             dispatcher.send_here(time.monotonic() + dispatcher.exit_timeout)
         return event
 

@@ -17,7 +17,16 @@ from openapi_client.exceptions import RecorderClosedError
 from openapi_client.recorder._event import KINDS, RecordedEvent, monotonic_from_wall
 from openapi_client.recorder._notices import Notices
 from openapi_client.recorder._spool import Spool, SpoolBusy, SpooledEvent, SpoolTooNew
-from openapi_client.recorder._store import CLOSED, FULL, LATE, QUEUED, Event, MemoryStore, Outcome
+from openapi_client.recorder._store import (
+    CLOSED,
+    FULL,
+    LATE,
+    QUEUED,
+    WAKE,
+    Event,
+    MemoryStore,
+    Outcome,
+)
 
 CLAIM_SIZE = 256
 POLL_SECONDS = 1.0
@@ -28,6 +37,9 @@ LOCKED_RETRY_SECONDS = 0.0
 """A spool that could not be opened is tried again after this (locked by another process) or
 ``OPEN_RETRY_SECONDS`` (no such folder, no permission), by ``record_*`` without waiting."""
 PARK_SECONDS = 60.0
+CHECKPOINT_SECONDS = 1.0
+"""How often a sender copies the WAL into the file: ``record_*``'s writes never do (they must
+not wait), so without it the WAL would grow until the file is next opened."""
 UNWRITTEN_LIMIT = 10_000
 """Events kept in memory beyond ``max_queue`` while the file cannot take them (another process
 holds its lock): then, and only then, a new event is dropped."""
@@ -110,24 +122,23 @@ class SpoolStore(MemoryStore):
 
     # -- the caller's side --------------------------------------------------------------------
 
-    def add(self, event: Event, queue: bool = True) -> str:
+    def add(self, event: Event, send_later: bool = True) -> int:
         with self.lock:
             if self.closed:
                 raise RecorderClosedError(CLOSED)
             self.tally.enqueued += 1
             self.held += 1
-            room = not queue or len(self.ready) < self.max_queue
-        row = self._write_now(event, queued=room, wait=not queue)
-        with self.changed:
+            room = not send_later or self.ready.qsize() < self.max_queue
+        row = self._write_now(event, queued=room, wait=not send_later)
+        with self.lock:
             event._spool_id = row
-            if not queue:
+            if not send_later:
                 return QUEUED
             if self.stopping:
                 return LATE
             if room:
                 event._queued = True
-                self.ready.append(event)
-                self.changed.notify()
+                self.ready.put(event)
             elif row is not None:  # on disk only: claimed when there is room
                 self._on_disk.add(row)
                 self._futures[row] = event
@@ -136,7 +147,7 @@ class SpoolStore(MemoryStore):
                 return FULL
             if row is None:
                 self._unwritten.append(event)
-        return QUEUED
+            return QUEUED if self.senders else WAKE
 
     def _write_now(self, event: Event, queued: bool, wait: bool) -> int | None:
         spool = self._spool or self.open(patience=0.0)
@@ -153,9 +164,6 @@ class SpoolStore(MemoryStore):
             )
             return None
 
-    def needs_sender(self) -> bool:
-        return self.senders == 0 and bool(self.ready or self._unwritten)
-
     def has_work(self) -> bool:
         return bool(self._unwritten)
 
@@ -169,7 +177,7 @@ class SpoolStore(MemoryStore):
             self._unwritten
             or (self._spool is None and not self._unusable)
             or now - self._last_poll >= POLL_SECONDS
-            or ((self._backlog or self._on_disk) and len(self.ready) < max(1, self.max_queue // 2))
+            or ((self._backlog or self._on_disk) and self.ready.qsize() < max(1, self.max_queue // 2))
         )
 
     def chores(self, force: bool = False, claim: bool = True) -> None:
@@ -187,7 +195,7 @@ class SpoolStore(MemoryStore):
             spool.heartbeat()
             self.file_error = None
             now = time.monotonic()
-            if now - self._last_checkpoint >= 10.0:
+            if now - self._last_checkpoint >= CHECKPOINT_SECONDS:
                 self._last_checkpoint = now
                 spool.checkpoint()
         except sqlite3.Error as error:
@@ -240,7 +248,7 @@ class SpoolStore(MemoryStore):
     def _claim(self, spool: Spool) -> None:
         self._last_poll = time.monotonic()
         with self.lock:
-            room = min(self.max_queue - len(self.ready), self.claim_size)
+            room = min(self.max_queue - self.ready.qsize(), self.claim_size)
         if room <= 0:
             return
         rows = spool.claim(room)
@@ -262,7 +270,7 @@ class SpoolStore(MemoryStore):
                 self.held += 1
                 event._queued = True
                 event._deadline = 0.0  # set by the sender that takes it
-                self.ready.append(event)
+                self.ready.put(event)
             self.changed.notify_all()
 
     def _event_from(self, spool: Spool, row: SpooledEvent) -> tuple[Event, bool] | None:

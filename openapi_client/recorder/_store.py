@@ -8,8 +8,8 @@ counts add up by construction. ``MemoryStore`` keeps them in memory; ``SpoolStor
 
 from __future__ import annotations
 
-import collections
 import enum
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,9 +20,12 @@ from openapi_client.recorder._event import RecordedEvent
 
 Event = RecordedEvent[Any, Any]
 CLOSED = "the recorder is closed: it takes no more events"
-QUEUED, FULL, LATE = "queued", "full", "late"
-"""What ``add`` did: taken; no room (the caller drops it); taken as the recorder stopped (the
-caller leaves it in the spool, or drops it)."""
+QUEUED, WAKE, FULL, LATE = 0, 1, 2, 3
+"""What ``add`` did: taken; taken, and no sender runs (the caller starts one); no room (the
+caller drops it); taken as the recorder stopped (the caller leaves it in the spool, or drops
+it)."""
+STOP: Any = object()
+"""Put in the queue at stop, one per sender: a sender waiting for an event wakes and ends."""
 
 
 class Outcome(enum.Enum):
@@ -80,7 +83,7 @@ class MemoryStore:
         self.lock = threading.Lock()
         self.changed = threading.Condition(self.lock)
         self.tally = Tally()
-        self.ready: collections.deque[Event] = collections.deque()
+        self.ready: queue.SimpleQueue[Event] = queue.SimpleQueue()
         self.held = 0
         self.sending: set[Event] = set()
         self.senders = 0
@@ -89,39 +92,35 @@ class MemoryStore:
 
     # -- the caller's side --------------------------------------------------------------------
 
-    def add(self, event: Event, queue: bool = True) -> str:
-        """Take ``event`` and count it (``queue=False``: the caller sends it itself). Returns
-        ``"queued"``, or ``"full"``: no room, the caller ends it as dropped."""
+    def add(self, event: Event, send_later: bool = True) -> int:
+        """Take ``event`` and count it (``send_later=False``: the caller sends it itself).
+        Returns ``QUEUED``, ``WAKE`` (queued, and no sender runs) or ``FULL``."""
         with self.lock:
             if self.closed:
                 raise RecorderClosedError(CLOSED)
             self.tally.enqueued += 1
             self.held += 1
-            if not queue:
+            if not send_later:
                 return QUEUED
-            if len(self.ready) >= self.max_queue:
+            if self.ready.qsize() >= self.max_queue:
                 return FULL
-            self.ready.append(event)
-            self.changed.notify()
-        return QUEUED
-
-    def needs_sender(self) -> bool:
-        """Events wait and no thread takes them (none started yet, or all retired when idle)."""
-        return self.senders == 0 and bool(self.ready)
+            self.ready.put(event)
+            return QUEUED if self.senders else WAKE
 
     # -- the senders' side --------------------------------------------------------------------
 
     def take(self, timeout: float) -> Event | None:
         """The next event to send, waiting up to ``timeout``; ``None`` if none came (or the
         recorder is stopping)."""
+        try:
+            event = self.ready.get(timeout=timeout) if timeout > 0 else self.ready.get_nowait()
+        except queue.Empty:
+            return None
+        if event is STOP:
+            return None
         with self.lock:
-            if not self.ready and not self.stopping:
-                self.changed.wait(timeout)
-            if self.stopping or not self.ready:
-                return None
-            event = self.ready.popleft()
             self.sending.add(event)
-            return event
+        return event
 
     def retire(self, idle: bool, keep_one: bool) -> bool:
         """Whether a sender that found nothing to do may end (``idle``: long enough; ``keep_one``:
@@ -130,7 +129,7 @@ class MemoryStore:
         with self.lock:
             last = self.senders == 1
             if self.stopping or (
-                idle and not self.ready and not (keep_one and last) and not self.has_work()
+                idle and self.ready.empty() and not (keep_one and last) and not self.has_work()
             ):
                 self.senders -= 1
                 return True
@@ -150,8 +149,7 @@ class MemoryStore:
         """A sign of life during a long send (the spool's heartbeat); nothing here."""
 
     def end(self, event: Event, outcome: Outcome, reason: str = "") -> None:
-        """The store's part of an event's end: count it, forget it, wake ``flush``."""
-        self.forget(event, outcome)
+        """The store's part of an event's end (after ``forget``): count it, wake ``flush``."""
         with self.changed:
             self.sending.discard(event)
             if not event._ended:
@@ -189,10 +187,18 @@ class MemoryStore:
 
     def stop(self) -> list[Event]:
         """Stop the senders; the events still waiting in memory, for the caller to settle."""
+        left = []
         with self.changed:
             self.stopping = True
-            left = list(self.ready)
-            self.ready.clear()
+            while True:
+                try:
+                    event = self.ready.get_nowait()
+                except queue.Empty:
+                    break
+                if event is not STOP:
+                    left.append(event)
+            for _ in range(self.senders):
+                self.ready.put(STOP)
             self.changed.notify_all()
         return left
 
@@ -212,11 +218,11 @@ class MemoryStore:
         return 0
 
     def oldest_age(self) -> float | None:
-        """Seconds since the oldest event held in memory was recorded."""
+        """Seconds since the oldest event being sent was recorded (the queue is first in,
+        first out: the events waiting behind it are younger)."""
         with self.lock:
-            if not self.ready:
-                return None
-            return time.monotonic() - self.ready[0]._recorded_at
+            oldest = min((e._recorded_at for e in self.sending), default=None)
+        return None if oldest is None else time.monotonic() - oldest
 
     def fresh(self) -> MemoryStore:
         """An empty store of the same kind for a forked child (which starts its counts anew)."""
