@@ -259,8 +259,9 @@ def _deliver_spool(args: argparse.Namespace) -> int:
     if stats.spooled < 0 or (not done and stats.spool_error):
         why = stats.spool_error or "locked, unreadable or damaged"
         return fail(EXIT_FAILED, f"could not use {args.path!r}: {why}")
-    if not done and stats.last_failure:
-        print(f"not all delivered: {stats.last_failure}", file=sys.stderr)
+    if not done:
+        why = stats.last_failure or f"not all delivered within --wait {args.wait:g} s"
+        print(f"not all delivered: {why}", file=sys.stderr)
     return EXIT_OK if done and not stats.failed else EXIT_FAILED
 
 

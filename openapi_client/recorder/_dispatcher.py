@@ -29,7 +29,7 @@ from openapi_client.exceptions import (
 from openapi_client.recorder._gate import DeliveryGate
 from openapi_client.recorder._notices import WARNING_SECONDS, Notices
 from openapi_client.recorder._spool import HEARTBEAT_SECONDS
-from openapi_client.recorder._store import Event, MemoryStore, Outcome
+from openapi_client.recorder._store import STOP, Event, MemoryStore, Outcome
 from openapi_client.retries import NO_RETRIES, RetryPolicy, parse_retry_after
 
 OnError = Callable[[Event, OpenApiException], object]
@@ -84,8 +84,8 @@ class Dispatcher:
     def after_fork_in_child(self) -> None:
         """A forked child starts afresh: no threads, nothing held (the parent delivers what it
         recorded), its own counts; the spool is shared, as a new owner."""
-        self.store = self.store.fresh()
         self.notices = Notices()
+        self.store = self.store.fresh(self.notices)
         self._start_fresh()
 
     # -- senders ------------------------------------------------------------------------------
@@ -118,26 +118,31 @@ class Dispatcher:
         _here.sender = True
         store = self.store
         idle_since = time.monotonic()
-        while True:
-            store.chores()
-            event = store.take(TAKE_SECONDS)
-            if event is not None:
-                self.deliver(event)
-                idle_since = time.monotonic()
-                continue
-            idle = time.monotonic() - idle_since >= IDLE_SECONDS or self.abandoned
-            if store.retire(idle, keep_one=store.durable and not self.abandoned):
-                if self.abandoned and store.senders == 0:
-                    store.give_back()
-                return
+        try:
+            while True:
+                store.chores()
+                event = store.take(TAKE_SECONDS)
+                if event is not None:
+                    self.deliver(event)
+                    idle_since = time.monotonic()
+                    continue
+                idle = time.monotonic() - idle_since >= IDLE_SECONDS or self.abandoned
+                if store.retire(idle, keep_one=store.durable and not self.abandoned):
+                    break
+        except BaseException:  # killed (SystemExit from a callback …): the next event starts one
+            with store.lock:
+                store.senders -= 1
+            raise
+        if self.abandoned and store.senders == 0:
+            store.give_back()
 
     def abandon(self) -> None:
         """The recorder was garbage-collected: deliver what is held, then end every sender."""
         self.abandoned = True
         store = self.store
         if store.close_intake():
-            with store.changed:
-                store.changed.notify_all()
+            for _ in range(store.senders):  # behind the events held: they go first
+                store.ready.put(STOP)
 
     def send_here(self, deadline: float) -> None:
         """Send what waits in memory in this thread, starting none after ``deadline`` (no
@@ -169,7 +174,7 @@ class Dispatcher:
             turn = self.gate.enter(min(event._deadline, now + HEARTBEAT_SECONDS), self._stopping)
             if turn is None:
                 if store.stopping:
-                    self._leave(event)
+                    self.leave(event)
                 elif time.monotonic() >= event._deadline:
                     self._give_up(event, last_error)
                 else:
@@ -235,17 +240,13 @@ class Dispatcher:
         never_tried.__cause__ = outage  # another event's: for its type and details
         self.finish(event, Outcome.FAILED, never_tried, reason="expired")
 
-    def _leave(self, event: Event, quiet: bool = True) -> None:
+    def leave(self, event: Event, quiet: bool = True) -> None:
         """The recorder stops while the event waits: it stays on disk, or is lost."""
         if self.store.leftover_outcome(event) is Outcome.LEFT:
             self.finish(event, Outcome.LEFT)
         else:
             closed = RecorderClosedError("the recorder stopped before delivering it")
             self.finish(event, Outcome.DROPPED, closed, reason="closed", quiet=quiet)
-
-    def stop_late(self, event: Event) -> None:
-        """An event ``record_*`` counted just as the recorder stopped."""
-        self._leave(event, quiet=False)
 
     def finish(
         self,
@@ -298,7 +299,7 @@ class Dispatcher:
 
     def flush(self, timeout: float, sync: bool) -> bool:
         """Wait until nothing is pending here or in the spool (others' events included)."""
-        _refuse_in_sender("flush")
+        refuse_in_sender("flush")
         store = self.store
         deadline = time.monotonic() + timeout
         while True:
@@ -328,14 +329,14 @@ class Dispatcher:
                 break
             store.wait(min(0.05, max(0.0, deadline - time.monotonic())))
         join = 0.1 if at_exit else max(0.1, deadline - time.monotonic())
-        self.stop(reason, join_seconds=join, at_exit=at_exit)
+        self.stop(reason, join_seconds=join)
 
     def at_exit(self, reason: str) -> None:
         self.close(reason, self.exit_timeout, at_exit=True)
 
     # -- stopping -----------------------------------------------------------------------------
 
-    def stop(self, reason: str, join_seconds: float, at_exit: bool = False) -> None:
+    def stop(self, reason: str, join_seconds: float) -> None:
         """Stop the senders; what is left stays in the spool or is lost, said in one line."""
         store = self.store
         left = store.stop()
@@ -350,13 +351,13 @@ class Dispatcher:
         if write_leftovers is not None:
             write_leftovers(left, patience=max(0.0, min(1.0, deadline - time.monotonic())))
         for event in left:
-            self._leave(event)
+            self.leave(event)
         spooled_futures = getattr(store, "spooled_futures", None)
         if spooled_futures is not None:
             for event in spooled_futures():
                 _resolve(event, error=spooled_error())
         store.give_back()
-        sending = 0 if store.durable else store.in_flight()
+        sending = store.unsaved_in_flight()
         with self._threads_lock:
             lost, self.unreported_drops = self.unreported_drops + sending, 0
         if lost:  # one line, one number: what an operator must know
@@ -368,7 +369,7 @@ class Dispatcher:
             logger.info("EventRecorder %s: %d event(s) stay in the spool", reason, store.tally.pending)
 
 
-def _refuse_in_sender(what: str) -> None:
+def refuse_in_sender(what: str) -> None:
     if in_sender_thread():
         raise RecorderError(
             f"{what}() cannot wait from the recorder's own thread (on_error, or a future's "

@@ -16,11 +16,18 @@ import threading
 import weakref
 from typing import Any
 
+from openapi_client._fork import after_fork_in_child
+
 _RECORDERS: weakref.WeakSet[Any] = weakref.WeakSet()
 """Each recorder's dispatcher (the part that outlives a recorder dropped without ``close``)."""
 _lock = threading.Lock()
 _atexit_installed = False
 _sigterm_installed = False
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()
 
 
 def register_for_exit(dispatcher: Any, handle_sigterm: bool) -> None:
@@ -31,6 +38,7 @@ def register_for_exit(dispatcher: Any, handle_sigterm: bool) -> None:
         if not _atexit_installed:
             _atexit_installed = True
             atexit.register(_stop_all, "stopped at interpreter exit")
+            after_fork_in_child(None, _after_fork_in_child)
     if handle_sigterm:
         _install_sigterm_handler()
 
@@ -59,13 +67,16 @@ def _install_sigterm_handler() -> None:
 def _on_sigterm(signum: int, frame: object) -> None:
     """Deliver or spool what the recorders hold, then end by ``SIGTERM`` as before."""
     # In a thread: the main thread may be inside a recorder, holding one of its locks.
+    budget = sum(r.exit_timeout + 1.0 for r in list(_RECORDERS))
     worker = threading.Thread(target=_stop_all, args=("stopped by SIGTERM",), daemon=True)
-    worker.start()
-    worker.join(max((r.exit_timeout for r in list(_RECORDERS)), default=0.0) + 1.0)
+    try:
+        worker.start()
+    except RuntimeError:  # no thread now (shutdown): here, then
+        _stop_all("stopped by SIGTERM")
+    else:
+        worker.join(budget)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.raise_signal(signal.SIGTERM)
 
 
-def sigterm_handler_installed() -> bool:
-    return _sigterm_installed
 

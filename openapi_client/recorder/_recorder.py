@@ -23,7 +23,7 @@ from openapi_client.models.offer_display import OfferDisplay
 from openapi_client.models.offer_display_create_data import OfferDisplayCreateData
 from openapi_client.models.session_init import SessionInit
 from openapi_client.models.session_init_create_data import SessionInitCreateData
-from openapi_client.recorder._dispatcher import Dispatcher, OnError, in_sender_thread
+from openapi_client.recorder._dispatcher import Dispatcher, OnError, refuse_in_sender
 from openapi_client.recorder._event import OFFER_DISPLAY, SESSION_INIT, EventKind, RecordedEvent
 from openapi_client.recorder._notices import Notices
 from openapi_client.recorder._process import register_for_exit
@@ -174,7 +174,7 @@ class EventRecorder:
             full = f"the memory queue is full ({store.max_queue} events) and the spool cannot take it"
             dispatcher.finish(event, Outcome.DROPPED, RecorderFullError(full), reason="queue_full")
         elif status == LATE:  # close() came during the spool write
-            dispatcher.stop_late(event)
+            dispatcher.leave(event, quiet=False)
         elif not dispatcher.wake():  # WAKE, and no thread could start (interpreter shutdown,
             # a thread limit): send it here.
             dispatcher.send_here(time.monotonic() + dispatcher.exit_timeout)
@@ -191,8 +191,7 @@ class EventRecorder:
         """Deliver what this recorder holds for up to ``timeout`` seconds, then stop: what is
         left stays in the spool, or is dropped (said in one warning). Idempotent; ``with``
         calls it too. Raises ``RecorderError`` from the recorder's own threads."""
-        if in_sender_thread():
-            self._dispatcher.flush(0, sync=False)  # raises the RecorderError
+        refuse_in_sender("close")
         self._dispatcher.close("closed", timeout)
 
     def __enter__(self) -> EventRecorder:

@@ -45,7 +45,7 @@ from openapi_client.recorder._spool_file import (
     open_spool,
 )
 
-QUICK_LOCK_SECONDS = 0.005
+QUICK_LOCK_SECONDS = 0.001
 """How long ``add(wait=False)`` lets this process's own spool work finish first."""
 
 __all__ = [
@@ -98,6 +98,8 @@ class SpooledEvent:
     kind: str
     body: bytes
     recorded_at: float
+    mine: bool = False
+    """This recorder's own row, waiting on disk (not another's, nor free)."""
 
 
 @dataclass(frozen=True)
@@ -277,23 +279,21 @@ class Spool:
 
     # -- delivering them --------------------------------------------------------------------
 
-    def claim(self, limit: int) -> list[SpooledEvent]:
+    def claim(self, limit: int, *, patience: float | None = None) -> list[SpooledEvent]:
         """Take up to ``limit`` events to deliver: this recorder's own that wait on disk, then
         those no live recorder holds (free, parked past their time, or a dead owner's). Only
         rows this version can read; others met on the way are set aside (``take_set_aside``).
         Walks the ``events_by_owner`` index: the cost does not grow with the backlog."""
         now, clock = time.time(), time.monotonic()
-        with self._lock:
-            link = self._db
-            with link.transaction():
-                self._beat(link)
-                self._free_dead_owners(link, clock)
-                self._unpark_misdated(link, now)
-                return self._take(link, now, limit)
+        with self._held(patience) as link, link.transaction():
+            self._beat(link)
+            self._free_dead_owners(link, clock)
+            self._unpark_misdated(link, now)
+            return self._take(link, now, limit)
 
     def _take(self, link: Link, now: float, limit: int) -> list[SpooledEvent]:
         taken: list[SpooledEvent] = []
-        for whose, params in (("owner = ?", (self.owner,)), ("owner IS NULL", ())):
+        for mine, whose, params in ((True, "owner = ?", (self.owner,)), (False, "owner IS NULL", ())):
             while len(taken) < limit:
                 want = limit - len(taken)
                 rows = link.rows(
@@ -306,7 +306,9 @@ class Spool:
                 for row_id, kind, body, recorded_at, row_format in rows:
                     reason = self._unreadable(kind, row_format)
                     if reason is None:
-                        readable.append(SpooledEvent(row_id, kind, _as_bytes(body), recorded_at))
+                        readable.append(
+                            SpooledEvent(row_id, kind, _as_bytes(body), recorded_at, mine)
+                        )
                     else:
                         self._put_aside(link, row_id, reason)
                 link.run_many(
@@ -457,12 +459,11 @@ class Spool:
         finally:
             self._lock.release()
 
-    def deliverable(self) -> int:
+    def deliverable(self, *, patience: float | None = None) -> int:
         """Events this version can read that this recorder holds or could take (now or later):
         what ``flush`` waits for. Reads only."""
         clock = time.monotonic()
-        with self._lock:
-            link = self._db
+        with self._held(patience) as link:
             owners = self._owners(link)
             dead = self._dead(owners, clock)
             registered = {o.owner for o in owners}
@@ -513,19 +514,23 @@ class Spool:
             return condition, tuple(kinds)
         return f"set_aside = 0 AND format <= ? AND {condition}", (ROW_FORMAT, *kinds)
 
-    def close(self, final: bool = False) -> None:
+    def close(self, final: bool = False, *, patience: float | None = None) -> None:
         """Close the connections (a later use reopens them); ``final``: this recorder is gone,
-        so a reopening (``stats()`` after ``close()``) only looks, read-only."""
-        with self._lock:
-            if final:
-                self._register = False
-            if self._main is not None:
-                self._main.close()
-                self._main = None
-        with self._quick_lock:
-            if self._quick is not None:
-                self._quick.close()
-                self._quick = None
+        so a reopening (``stats()`` after ``close()``) only looks, read-only. ``patience``:
+        wait at most that long for this process's other threads (``SpoolBusy`` then)."""
+        timeout = -1 if patience is None else max(patience, 0.0)
+        for lock, name in ((self._lock, "_main"), (self._quick_lock, "_quick")):
+            if not lock.acquire(timeout=timeout):
+                raise SpoolBusy("spool busy: this process is using it; not closed")
+            try:
+                if final:
+                    self._register = False
+                link: Link | None = getattr(self, name)
+                if link is not None:
+                    link.close()
+                    setattr(self, name, None)
+            finally:
+                lock.release()
 
     # -- owners: who is alive ---------------------------------------------------------------
 

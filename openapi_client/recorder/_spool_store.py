@@ -12,8 +12,9 @@ import sqlite3
 import threading
 import time
 import weakref
+from typing import Any
 
-from openapi_client.exceptions import RecorderClosedError
+from openapi_client.exceptions import OpenApiException, RecorderClosedError
 from openapi_client.recorder._event import KINDS, RecordedEvent, monotonic_from_wall
 from openapi_client.recorder._notices import Notices
 from openapi_client.recorder._spool import Spool, SpoolBusy, SpooledEvent, SpoolTooNew
@@ -28,7 +29,13 @@ from openapi_client.recorder._store import (
     Outcome,
 )
 
+FILE_ERRORS = (sqlite3.Error, OSError, OpenApiException)
+"""What the file can raise: SQLite's errors, the system's (a folder removed), and a path that
+became untrustworthy (a symlink planted): the store keeps each of them to itself."""
 CLAIM_SIZE = 256
+CHORE_PATIENCE = 0.5
+"""How long a sender's claim waits for another process's lock before trying again later (and
+saying, in ``stats().spool_error``, that the file is busy)."""
 POLL_SECONDS = 1.0
 """How often an idle sender looks in the file for events that others left."""
 OPEN_RETRY_SECONDS = 1.0
@@ -68,6 +75,7 @@ class SpoolStore(MemoryStore):
         self._unwritten: list[Event] = []  # accepted, not yet on disk
         self._on_disk: set[int] = set()  # our rows that wait on disk (not in memory)
         self._left: set[int] = set()  # our rows given back to the file (still pending here)
+        self._claimed_early: set[int] = set()  # our rows claimed before record_* registered them
         self._futures: weakref.WeakValueDictionary[int, Event] = weakref.WeakValueDictionary()
         self._backlog = True  # the file may hold events to claim
         self._last_poll = 0.0
@@ -75,8 +83,8 @@ class SpoolStore(MemoryStore):
         self._last_count = 0
         self.file_error: str | None = None  # why the file cannot be used now (None: it can)
 
-    def fresh(self) -> SpoolStore:
-        store = SpoolStore(self.max_queue, self.path, self._notices, self.claim_size)
+    def fresh(self, notices: Notices) -> SpoolStore:
+        store = SpoolStore(self.max_queue, self.path, notices, self.claim_size)
         store.park_seconds = self.park_seconds
         return store
 
@@ -107,7 +115,7 @@ class SpoolStore(MemoryStore):
                 self.path, error,
             )  # fmt: skip
             return None
-        except (sqlite3.Error, OSError) as error:
+        except FILE_ERRORS as error:
             self.file_error = str(error)
             locked = "locked" in str(error) or "busy" in str(error)
             self._open_at = time.monotonic() + (LOCKED_RETRY_SECONDS if locked else OPEN_RETRY_SECONDS)
@@ -133,10 +141,15 @@ class SpoolStore(MemoryStore):
         with self.lock:
             event._spool_id = row
             if not send_later:
+                self.sending.add(event)  # sent by the caller: in flight from now
                 return QUEUED
             if self.stopping:
                 return LATE
             if room:
+                event._queued = True
+                self.ready.put(event)
+            elif row in self._claimed_early:  # a sender claimed it before this line: send it
+                self._claimed_early.discard(row)
                 event._queued = True
                 self.ready.put(event)
             elif row is not None:  # on disk only: claimed when there is room
@@ -158,7 +171,7 @@ class SpoolStore(MemoryStore):
             return spool.add(event.kind, body, event.recorded_at, queued, wait=wait)
         except SpoolBusy:
             return None  # a sender writes it in a moment
-        except sqlite3.Error as error:
+        except FILE_ERRORS as error:
             self._notices.warn(
                 "spool", "spool %r unusable for now, events kept in memory: %s", self.path, error
             )
@@ -198,7 +211,7 @@ class SpoolStore(MemoryStore):
             if now - self._last_checkpoint >= CHECKPOINT_SECONDS:
                 self._last_checkpoint = now
                 spool.checkpoint()
-        except sqlite3.Error as error:
+        except FILE_ERRORS as error:
             self.file_error = str(error)
             self._notices.warn("spool", "spool %r busy or broken, will try again: %s", self.path, error)
         finally:
@@ -251,49 +264,56 @@ class SpoolStore(MemoryStore):
             room = min(self.max_queue - self.ready.qsize(), self.claim_size)
         if room <= 0:
             return
-        rows = spool.claim(room)
+        rows = spool.claim(room, patience=CHORE_PATIENCE)
         self._backlog = len(rows) == room
-        events = [e for e in (self._event_from(spool, row) for row in rows) if e is not None]
-        with self.changed:
-            if self.stopping:  # ``give_back`` frees the rows; our futures wait for it
-                for event, adopted in events:
-                    if not adopted:
-                        self._futures[event._spool_id] = event  # type: ignore[index]
-                return
-            for event, adopted in events:
-                row = event._spool_id
-                self._on_disk.discard(row)
-                self._left.discard(row)
-                if adopted:
-                    self.tally.enqueued += 1
-                    self.tally.adopted += 1
-                self.held += 1
-                event._queued = True
-                event._deadline = 0.0  # set by the sender that takes it
-                self.ready.put(event)
-            self.changed.notify_all()
+        readable = [(row, request) for row in rows if (request := self._read(row)) is not None]
+        for row_id, reason in spool.take_set_aside():
+            self._notices.once(
+                "unreadable", "spool %r holds events this version cannot read (row %d: %s); "
+                "they are left for the version that can", self.path, row_id, reason,
+            )  # fmt: skip
+        with self.lock:
+            for row, request in readable:
+                self._take_claimed(row, request)
 
-    def _event_from(self, spool: Spool, row: SpooledEvent) -> tuple[Event, bool] | None:
-        """The event a claimed row holds: ours (its future, if the caller still has it) or
-        adopted (another recorder's); ``None`` for a row this version cannot read."""
+    def _take_claimed(self, row: SpooledEvent, request: Any) -> None:
+        """A claimed row into memory: ours (its future, if the caller still holds it) or
+        adopted (another recorder's, counted as taken here). Under ``lock``."""
         event = self._futures.pop(row.id, None)
-        if event is not None:
-            return event, False
+        ours = event is not None or row.id in self._on_disk or row.id in self._left
+        if row.mine and not ours:  # a record_* still registering it: it queues its own event
+            self._claimed_early.add(row.id)
+            return
+        if self.stopping:  # ``give_back`` frees the row; our future waits for it
+            if event is not None:
+                self._futures[row.id] = event
+            return
+        if event is None:
+            event = RecordedEvent(KINDS[row.kind], request, monotonic_from_wall(row.recorded_at))
+            event._spool_id = row.id
+        self._on_disk.discard(row.id)
+        self._left.discard(row.id)
+        if not ours:
+            self.tally.enqueued += 1
+            self.tally.adopted += 1
+        self.held += 1
+        event._queued = True
+        event._deadline = 0.0  # set by the sender that takes it
+        self.ready.put(event)
+
+    def _read(self, row: SpooledEvent) -> Any:
+        """The request a claimed row holds; ``None`` (the row set aside) if this version
+        cannot read it."""
         kind = KINDS.get(row.kind)
         try:
             if kind is None:
                 raise ValueError(f"unknown event kind {row.kind!r}")
-            request = kind.endpoint.request_type.model_validate_json(row.body)
+            return kind.endpoint.request_type.model_validate_json(row.body)
         except ValueError as error:
-            spool.set_aside(row.id, str(error)[:500])
-            self._notices.once(
-                "unreadable", "spool %r holds events this version cannot read (left for the "
-                "version that can): %s", self.path, error,
-            )  # fmt: skip
+            spool = self._spool
+            if spool is not None:
+                spool.set_aside(row.id, str(error)[:500])
             return None
-        event = RecordedEvent(kind, request, monotonic_from_wall(row.recorded_at))
-        event._spool_id = row.id
-        return event, row.id not in self._on_disk and row.id not in self._left
 
     # -- an event's end -----------------------------------------------------------------------
 
@@ -311,12 +331,12 @@ class SpoolStore(MemoryStore):
                     return
             try:  # past its delivery_timeout: tried again a little later, by anyone
                 spool.park(row, time.time() + self.park_seconds)
-            except sqlite3.Error as error:  # still ours on disk: freed when this process is gone
+            except FILE_ERRORS as error:  # still ours on disk: freed when this process is gone
                 self._notices.warn("spool", "could not give an event back to the spool: %s", error)
             return
         try:
             spool.delete([row])
-        except sqlite3.Error as error:  # owed by the spool: kept ours, retried at each delete
+        except FILE_ERRORS as error:  # owed by the spool: kept ours, retried at each delete
             self._notices.warn(
                 "spool", "could not delete a delivered event yet (%s); it stays this process's "
                 "and is deleted later, never resent by another", error,
@@ -334,8 +354,8 @@ class SpoolStore(MemoryStore):
         if spool is None:
             return self._unusable
         try:
-            return spool.deliverable() == 0
-        except sqlite3.Error:
+            return spool.deliverable(patience=0.05) == 0
+        except FILE_ERRORS:
             return False
 
     def wait(self, seconds: float) -> None:
@@ -360,13 +380,13 @@ class SpoolStore(MemoryStore):
             spool = self._spool or self.open(patience=patience)
             if not waiting or spool is None:
                 return
-            rows = [
-                (e.kind, e._kind.endpoint.serialize(e.request), e.recorded_at, False)
+            rows = [  # marked in memory: no claim here takes them before they are let go
+                (e.kind, e._kind.endpoint.serialize(e.request), e.recorded_at, True)
                 for e in waiting
             ]
             try:
                 ids = spool.add_many(rows, patience=patience)
-            except sqlite3.Error as error:
+            except FILE_ERRORS as error:
                 self._notices.warn("spool", "could not write events to spool %r: %s", self.path, error)
                 return
             with self.lock:
@@ -376,6 +396,10 @@ class SpoolStore(MemoryStore):
                 self._unwritten = [e for e in self._unwritten if e not in written]
         finally:
             self._chores_lock.release()
+
+    def unsaved_in_flight(self) -> int:
+        with self.lock:
+            return sum(e._spool_id is None for e in self.sending)
 
     def spooled_futures(self) -> list[Event]:
         """The futures of our events that wait on disk (the caller may still hold them)."""
@@ -396,8 +420,8 @@ class SpoolStore(MemoryStore):
         try:
             spool.release(keep=keep, patience=GIVE_BACK_SECONDS)
             if not keep:
-                spool.close(final=True)
-        except sqlite3.Error as error:
+                spool.close(final=True, patience=GIVE_BACK_SECONDS)
+        except FILE_ERRORS as error:
             self._notices.warn(
                 "release", "spool %r busy at close: its events stay on disk, and other "
                 "recorders take them once this process is gone (%s)", self.path, error,
@@ -410,9 +434,9 @@ class SpoolStore(MemoryStore):
         try:
             count = self._last_count = spool.count(patience=0.05)
             if self.stopping and not self.sending:
-                spool.close(final=True)  # a closed recorder keeps no file open
+                spool.close(final=True, patience=0.05)  # a closed recorder keeps no file open
         except SpoolBusy:  # this process's sender is waiting on the file: the last count
             return self._last_count
-        except sqlite3.Error:  # locked by another process, unreadable, damaged
+        except FILE_ERRORS:  # locked by another process, unreadable, damaged
             return -1
         return count

@@ -17,6 +17,7 @@ from typing import Any
 
 from openapi_client.exceptions import RecorderClosedError
 from openapi_client.recorder._event import RecordedEvent
+from openapi_client.recorder._notices import Notices
 
 Event = RecordedEvent[Any, Any]
 CLOSED = "the recorder is closed: it takes no more events"
@@ -101,6 +102,7 @@ class MemoryStore:
             self.tally.enqueued += 1
             self.held += 1
             if not send_later:
+                self.sending.add(event)  # sent by the caller: in flight from now
                 return QUEUED
             if self.ready.qsize() >= self.max_queue:
                 return FULL
@@ -134,9 +136,6 @@ class MemoryStore:
                 self.senders -= 1
                 return True
             return False
-
-    def has_chores(self) -> bool:
-        return False
 
     def has_work(self) -> bool:
         """Something besides sending must happen before the last sender may go."""
@@ -206,8 +205,9 @@ class MemoryStore:
         """What an event still in memory at stop becomes: lost without a file under it."""
         return Outcome.DROPPED
 
-    def in_flight(self) -> int:
-        """Events being sent right now."""
+    def unsaved_in_flight(self) -> int:
+        """Events being sent right now that are nowhere but in memory (lost if the process
+        ends before their answer)."""
         return len(self.sending)
 
     def give_back(self) -> None:
@@ -224,6 +224,6 @@ class MemoryStore:
             oldest = min((e._recorded_at for e in self.sending), default=None)
         return None if oldest is None else time.monotonic() - oldest
 
-    def fresh(self) -> MemoryStore:
+    def fresh(self, notices: Notices) -> MemoryStore:
         """An empty store of the same kind for a forked child (which starts its counts anew)."""
         return MemoryStore(self.max_queue)
