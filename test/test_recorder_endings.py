@@ -20,16 +20,12 @@ import json
 import logging
 import os
 import re
-import select
-import shutil
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +50,7 @@ from recorder_support import (
     recorder_threads,
     wait_until,
 )
+from sqlite_shell import needs_shell, shell_lock
 
 import openapi_client
 from openapi_client import EventRecorder
@@ -74,7 +71,6 @@ CHILD_SECONDS = 30.0
 HELPER = str(Path(__file__).with_name("recorder_child.py"))
 PACKAGE_ROOT = str(Path(openapi_client.__file__).resolve().parents[1])
 """Where this process found ``openapi_client``: child processes import the same one."""
-SQLITE3_SHELL = shutil.which("sqlite3") or "/usr/bin/sqlite3"
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX processes and select() on pipes")
 
@@ -146,41 +142,6 @@ def leave_in_spool(spool: Path, tmp_path: Path, count: int) -> list[str]:
     assert len(recorded) == count
     assert spooled_offer_uuids(spool) == collections.Counter(recorded)
     return recorded
-
-
-@contextmanager
-def shell_holding_the_write_lock(path: Path) -> Iterator[None]:
-    """A peer ``sqlite3`` shell on ``path`` inside ``BEGIN IMMEDIATE`` (the file's write lock)
-    for as long as the block runs; it commits and quits afterwards."""
-    shell = subprocess.Popen(
-        [SQLITE3_SHELL, str(path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert shell.stdin is not None
-    assert shell.stdout is not None
-    try:
-        shell.stdin.write(b"BEGIN IMMEDIATE;\nSELECT 'locked';\n")
-        shell.stdin.flush()
-        ready, _, _ = select.select([shell.stdout], [], [], WAIT)
-        said = os.read(shell.stdout.fileno(), 100) if ready else b""
-        assert said.strip() == b"locked", f"the sqlite3 shell did not take the lock: {said!r}"
-        yield
-    finally:
-        try:
-            shell.stdin.write(b"COMMIT;\n.quit\n")
-            shell.stdin.close()
-        except OSError:
-            pass
-        try:
-            shell.wait(WAIT)
-        except subprocess.TimeoutExpired:
-            shell.kill()
-            shell.wait(WAIT)
-        shell.stdout.close()
-        if shell.stderr is not None:
-            shell.stderr.close()
 
 
 # -- item 2: flush() and close() from the recorder's own threads -----------------------------------
@@ -801,7 +762,7 @@ _LOSS_WORDS = re.compile(r"could not give back|\blost\b|\bloss\b|not delivered|d
 
 
 @posix_only
-@pytest.mark.skipif(not os.path.exists(SQLITE3_SHELL), reason="needs the sqlite3 shell")
+@needs_shell
 def test_closing_on_a_spool_a_peer_holds_locked_reports_no_loss_when_nothing_was_lost(
     engine: FakeEngineServer,
     recorders: Recorders,
@@ -818,7 +779,7 @@ def test_closing_on_a_spool_a_peer_holds_locked_reports_no_loss_when_nothing_was
     assert recorder.flush(timeout=WAIT)
     assert delivered(engine) == offer_uuids(events)
 
-    with shell_holding_the_write_lock(spool):
+    with shell_lock(spool):
         recorder.close(timeout=1.0)
 
     alarming = [r.getMessage() for r in caplog.records if _LOSS_WORDS.search(r.getMessage())]

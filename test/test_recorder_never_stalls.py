@@ -31,7 +31,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pytest
@@ -45,6 +44,7 @@ from recorder_support import (
     offer_uuids,
     offer_uuids_received,
 )
+from sqlite_shell import needs_shell, shell_lock
 
 import openapi_client
 from openapi_client import ApiClient, Configuration, EventRecorder
@@ -52,7 +52,6 @@ from openapi_client.exceptions import RecorderError
 from openapi_client.recorder import RecordedEvent
 from openapi_client.testing import FakeEngineServer
 
-SQLITE3 = "/usr/bin/sqlite3"
 NO_BUSY_WAIT = 2.0
 """Seconds: a call that returns within this did not wait out SQLite's 5 s busy timeout (a
 bound on waiting, not a speed claim)."""
@@ -67,92 +66,11 @@ PROJECT = Path(openapi_client.__file__).resolve().parents[1]
 
 pytestmark = [
     pytest.mark.skipif(os.name != "posix", reason="POSIX processes and file locks"),
-    pytest.mark.skipif(
-        not os.access(SQLITE3, os.X_OK), reason=f"needs the sqlite3 shell at {SQLITE3}"
-    ),
+    needs_shell,
 ]
 
 
 # -- another process holding the spool's lock ----------------------------------------------------
-
-
-class ShellLock:
-    """A real ``sqlite3`` shell holding a lock on ``path`` until ``release()`` (or the end of
-    the ``with`` block).
-
-    The shell runs ``begin`` then prints ``locked``; with ``-bail`` a statement that fails ends
-    the shell, so the marker only comes once the lock is held. ``.timeout`` lets the shell wait
-    for a recorder's own short transaction before it takes the lock."""
-
-    def __init__(self, path: Path, begin: str = "BEGIN IMMEDIATE;") -> None:
-        self.path = path
-        self.begin = begin
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> ShellLock:
-        self.proc = subprocess.Popen(
-            [SQLITE3, "-bail", str(self.path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        self._send(f".timeout {int(WAIT * 1000)}\n{self.begin}\nSELECT 'locked';\n")
-        self._read_until(b"locked\n")
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
-    def release(self) -> None:
-        """Commit and quit: the lock is gone when this returns. Idempotent."""
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        try:
-            self._send("COMMIT;\n.quit\n", proc)
-            proc.wait(WAIT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(WAIT)
-        finally:
-            for stream in (proc.stdin, proc.stdout, proc.stderr):
-                if stream is not None:
-                    stream.close()
-
-    def _send(self, text: str, proc: subprocess.Popen[bytes] | None = None) -> None:
-        proc = proc or self.proc
-        assert proc is not None
-        assert proc.stdin is not None
-        try:
-            proc.stdin.write(text.encode())
-            proc.stdin.flush()
-        except BrokenPipeError:  # the shell ended (-bail): _read_until says why
-            pass
-
-    def _read_until(self, marker: bytes) -> None:
-        proc = self.proc
-        assert proc is not None
-        assert proc.stdout is not None
-        seen = b""
-        deadline = time.monotonic() + WAIT
-        while marker not in seen:
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select([proc.stdout], [], [], max(0.0, left))
-            chunk = os.read(proc.stdout.fileno(), 4096) if ready else b""
-            if not chunk:
-                proc.kill()
-                _, errors = proc.communicate(timeout=WAIT)
-                self.proc = None
-                raise AssertionError(
-                    f"the sqlite3 shell did not take the lock ({self.begin}): "
-                    f"stdout {seen!r}, stderr {errors!r}"
-                )
-            seen += chunk
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -254,7 +172,7 @@ def test_record_from_four_threads_returns_while_a_shell_holds_the_spools_write_l
 
     threads = [threading.Thread(target=record, args=(n,), daemon=True) for n in range(4)]
     try:
-        with ShellLock(path):
+        with shell_lock(path):
             for thread in threads:
                 thread.start()
             deadline = time.monotonic() + NO_BUSY_WAIT
@@ -289,7 +207,7 @@ def test_a_recorder_made_on_a_spool_a_shell_holds_locked_is_ready_at_once(
     ``record_*``; the event is delivered once the shell lets go."""
     path = tmp_path / "events.db"
     make_spool(path, engine.url)
-    with ShellLock(path):
+    with shell_lock(path):
         recorder, took = timed(lambda: recorders(engine.url, spool=str(path)))
         assert took < NO_BUSY_WAIT, f"EventRecorder(spool=...) took {took:.1f} s on a locked file"
         event, took = timed(recorder.record_offer_display, offer())
@@ -312,7 +230,7 @@ def test_flush_and_close_on_a_locked_spool_take_no_busy_timeout_and_lose_nothing
     path = tmp_path / "events.db"
     recorder = recorders(engine.url, spool=str(path))
     events: list[RecordedEvent[Any, Any]] = []
-    with ShellLock(path):
+    with shell_lock(path):
         for _ in range(4):
             event, took = timed(recorder.record_offer_display, offer())
             assert took < NO_BUSY_WAIT, f"record_offer_display took {took:.1f} s on a locked file"
@@ -413,7 +331,7 @@ def test_fork_does_not_wait_on_a_spool_write_blocked_by_a_shell(
         ready, _, _ = select.select([child.stdout], [], [], 60)
         assert ready, "the child said nothing in 60 s"
         assert child.stdout.readline() == b"ready\n", "the child did not start"
-        with ShellLock(path):
+        with shell_lock(path):
             child.stdin.write(b"go\n")
             child.stdin.flush()
             ready, _, _ = select.select([child.stdout], [], [], 60)
@@ -475,7 +393,7 @@ def test_record_from_an_asyncio_loop_never_blocks_it_while_a_shell_holds_the_spo
     events are kept, and delivered exactly once after the shell lets go."""
     path = tmp_path / "events.db"
     recorder = recorders(engine.url, spool=str(path))
-    with ShellLock(path):
+    with shell_lock(path):
         worst, events = asyncio.run(record_while_probing(recorder, 200))
         assert worst < MAX_LOOP_LAG, f"the event loop was held up {worst:.3f} s"
         assert len(events) == 200
@@ -539,7 +457,7 @@ def test_spool_deliver_on_a_locked_spool_says_it_could_not_use_the_file(
     same command delivers each of them exactly once."""
     path = tmp_path / "events.db"
     waiting = spool_with_waiting_events(path, 3)
-    with ShellLock(path, begin):
+    with shell_lock(path, begin):
         done = deliver(path, engine)
     assert_said_unusable(path, done)
     assert rows_in(path) == 3
@@ -625,7 +543,7 @@ def test_stats_says_minus_one_while_the_spool_is_locked_exclusively_since_constr
     events it cannot see); once the shell lets go it counts them."""
     path = tmp_path / "events.db"
     spool_with_waiting_events(path, 2)
-    with ShellLock(path, "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE;"):
+    with shell_lock(path, "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE;"):
         recorder = recorders(engine.url, spool=str(path))
         assert recorder.stats().spooled == -1
     assert recorder.stats().spooled == 2

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import sqlite3
 import stat
 import subprocess
@@ -25,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from recorder_support import WAIT
+from recorder_support import WAIT, offer
+from sqlite_shell import Shell, needs_shell
 
 import openapi_client
 from openapi_client.exceptions import ApiTypeError, ApiValueError
@@ -37,7 +37,6 @@ BODY = (
     b'"rateTableUuid":"952a1184-d369-5958-9a0f-bec903e11c48",'
     b'"offerUuid":"3426f971-1aa5-5cb0-91a9-cf2edcfa5dfa"}'
 )
-SQLITE_SHELL = "/usr/bin/sqlite3"
 ROOT = Path(openapi_client.__file__).resolve().parents[1]
 """The checkout whose ``openapi_client`` the children import (the one under test)."""
 FIRST_RELEASE_SCHEMA = """
@@ -50,48 +49,10 @@ CREATE TABLE owners (owner TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT
 """
 """The tables of a spool the first release made (``user_version`` 0)."""
 
-needs_shell = pytest.mark.skipif(not os.path.exists(SQLITE_SHELL), reason="needs the sqlite3 shell")
 needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-class Shell:
-    """The ``sqlite3`` command-line shell on a file: another process that holds locks."""
-
-    def __init__(self, path: Path) -> None:
-        self.process = subprocess.Popen(
-            [SQLITE_SHELL, str(path)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            bufsize=0,
-        )
-
-    def do(self, sql: str) -> str:
-        """Run ``sql``; what it printed, once it is done."""
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        self.process.stdin.write(f"{sql}\nSELECT 'shell-done';\n".encode())
-        self.process.stdin.flush()
-        out = b""
-        deadline = time.monotonic() + WAIT
-        while b"shell-done" not in out:
-            left = deadline - time.monotonic()
-            assert left > 0, f"the sqlite3 shell did not answer: {out!r}"
-            ready, _, _ = select.select([self.process.stdout], [], [], left)
-            if ready:
-                chunk = os.read(self.process.stdout.fileno(), 65536)
-                assert chunk, f"the sqlite3 shell ended: {out!r}"
-                out += chunk
-        return out.decode().replace("shell-done", "").strip()
-
-    def end(self) -> None:
-        if self.process.poll() is None:
-            assert self.process.stdin is not None
-            self.process.stdin.close()
-            self.process.wait(timeout=WAIT)
 
 
 @pytest.fixture
@@ -812,7 +773,7 @@ def test_a_late_park_does_not_free_an_event_another_recorder_took(tmp_path: Path
     assert rows_of(path) == [(1, second.owner)]
 
 
-# -- fork (item 10) ---------------------------------------------------------------------------
+# -- fork (item 15: fork never waits) ----------------------------------------------------------
 
 FORK_PRELUDE = """
 import json, os, sqlite3, sys, threading, time, warnings
@@ -833,7 +794,7 @@ def collect(fd):
 
 @needs_fork
 def test_fork_does_not_wait_for_a_thread_holding_the_spool(tmp_path: Path) -> None:
-    """Issue 14 item 10: a thread is in the middle of a spool write (the spool's lock and an
+    """Issue 14 item 15 (fork): a thread is in the middle of a spool write (the spool's lock and an
     open write transaction) when another thread forks: ``fork`` returns at once; the child,
     another owner, writes and claims on a connection of its own; the parent's rows stay its."""
     path = tmp_path / "events.db"
@@ -899,7 +860,7 @@ print(json.dumps(dict(fork_waited=fork_waited, child=child, parent=spool.owner, 
 def test_a_child_forked_while_a_thread_is_inside_sqlite_leaves_the_file_alone(
     tmp_path: Path,
 ) -> None:
-    """Issue 14 item 10: a thread waits inside SQLite (another process holds the write lock)
+    """Issue 14 item 15 (fork): a thread waits inside SQLite (another process holds the write lock)
     when the process forks: ``fork`` returns at once. The child cannot know SQLite's state for
     that file (its mutex may be held by a thread that does not exist there), so it never
     touches it: the spool says so at once (no hang), and the child exits cleanly."""
@@ -973,7 +934,7 @@ print(json.dumps(dict(outcome=outcome)))
 
 @needs_fork
 def test_a_forked_child_keeps_its_rows_when_the_parent_closes_the_spool(tmp_path: Path) -> None:
-    """Issue 14 item 10: the parent's connection was open (idle) at the fork. The child's own
+    """Issue 14 item 15 (fork): the parent's connection was open (idle) at the fork. The child's own
     connection must hold real locks: when the parent then closes its spool (its last
     connection, which checkpoints and deletes the WAL if no one else holds the file), the
     child's rows written before and after are all kept."""
@@ -1002,3 +963,80 @@ print(json.dumps(sqlite3.connect({str(path)!r}).execute("SELECT count(*) FROM ev
 """
     )
     assert run_child(code) == 3
+
+
+# -- the same promises through the recorder and the operator's command -------------------------
+
+
+@pytest.mark.parametrize("value", ["", ":memory:", "file:events.db?mode=memory", "a\x00b"])
+def test_the_recorder_refuses_a_spool_that_would_not_outlive_the_process(
+    value: str, engine: Any, recorders: Any
+) -> None:
+    """Issue 14 item 5: ``EventRecorder(spool=...)`` refuses, with ``ApiValueError`` naming
+    ``spool``, what SQLite would turn into a private temporary database."""
+    with pytest.raises(ApiValueError, match=r"\bspool\b"):
+        recorders(engine.url, spool=value)
+
+
+def test_the_recorder_and_the_command_refuse_another_applications_database(
+    engine: Any, recorders: Any, tmp_path: Path
+) -> None:
+    """Issue 14 item 20: a SQLite file of another application is refused by the recorder
+    (``ApiValueError``) and by ``spool PATH [--deliver]`` (exit 2), and left byte for byte."""
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE customers (name TEXT)")
+    before = path.read_bytes()
+
+    with pytest.raises(ApiValueError, match=r"^spool .*not a spool"):
+        recorders(engine.url, spool=path)
+    env = {**os.environ, "BEARER_TOKEN": "pk_test", "ENGINE_API_HOST": engine.url}
+    for extra in ([], ["--deliver", "--wait", "1"]):
+        command = [sys.executable, "-m", "openapi_client", "spool", str(path), *extra]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result
+        assert "not a spool" in result.stderr, result.stderr
+
+    assert path.read_bytes() == before
+
+
+def test_the_recorder_leaves_rows_it_cannot_read_and_says_so_once(
+    engine: Any, recorders: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 14 item 3: rows of a kind this version does not know stay in the file (set aside
+    for the version that wrote them), one warning says so, and the rest is delivered."""
+    path = tmp_path / "events.db"
+    Spool(str(path)).close(final=True)
+    insert_free(path, ["offer_display", "page_view", "page_view"])
+    recorder = recorders(engine.url, spool=path)
+
+    assert recorder.flush(timeout=WAIT)
+
+    assert len(engine.offer_displays) == 1
+    assert [row[0] for row in rows_of(path, "SELECT kind FROM events")] == ["page_view"] * 2
+    said = [r.getMessage() for r in caplog.records if "cannot read" in r.getMessage()]
+    assert len(said) == 1, said
+    assert "page_view" in said[0]
+
+
+def test_a_recorder_on_a_newer_versions_spool_keeps_to_memory_and_leaves_the_file(
+    engine: Any, recorders: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 14 item 3 (a rolling deploy): a file written by a newer SDK is never written nor
+    emptied by this one; its events are delivered from memory, one warning says why."""
+    path = tmp_path / "events.db"
+    make_first_release_spool(path, rows=1)
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 2")
+    before = path.read_bytes()
+    recorder = recorders(engine.url, spool=path)
+
+    events = [recorder.record_offer_display(offer()) for _ in range(3)]
+
+    assert recorder.flush(timeout=WAIT)
+    assert all(event.result(timeout=WAIT) for event in events)
+    assert len(engine.offer_displays) == 3
+    recorder.close(timeout=1.0)
+    assert path.read_bytes() == before
+    said = [r.getMessage() for r in caplog.records if "newer version" in r.getMessage()]
+    assert len(said) == 1, said

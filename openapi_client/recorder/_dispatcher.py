@@ -306,8 +306,8 @@ class Dispatcher:
             if sync:  # the calling thread does the senders' work
                 store.chores(force=True)
                 self.send_here(deadline)
-            elif store.durable or store.held:
-                self.wake()
+            elif (store.durable or store.held) and not self.wake():
+                self.send_here(deadline)  # no thread could start: this one sends
             if store.settled(adopt=True):
                 return True
             if time.monotonic() >= deadline:

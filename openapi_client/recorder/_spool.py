@@ -20,9 +20,9 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from openapi_client._fork import after_fork_in_child
 from openapi_client.recorder._spool_file import (
@@ -45,7 +45,11 @@ from openapi_client.recorder._spool_file import (
     open_spool,
 )
 
-QUICK_LOCK_SECONDS = 0.001
+T = TypeVar("T")
+QUICK_LOCK_SECONDS = 0.0005
+TRY_SECONDS = 0.002
+"""One try of a worker's write while another process holds the file: then ``_lock`` is let go
+for as long, so that ``record_*`` is never held up behind a wait on another process."""
 """How long ``add(wait=False)`` lets this process's own spool work finish first."""
 
 __all__ = [
@@ -174,6 +178,7 @@ class Spool:
         self._last_beat = -math.inf  # time.monotonic() of this owner's last beat
         self._seen: dict[str, tuple[tuple[int, float], float]] = {}
         self._owed: set[int] = set()
+        self._peer_holds_file = False  # a worker's last write met another process's lock
         self._set_aside_here: list[tuple[int, str]] = []
 
     def _in_forked_child(self) -> None:
@@ -208,12 +213,15 @@ class Spool:
         write (see ``QUICK_BUSY_SECONDS``): ``SpoolBusy`` then, and nothing written."""
         row = (kind, body, recorded_at, queued)
         if wait:
-            with self._lock:
-                return self._insert(self._db, row)
+            return self._writing(lambda link: self._insert(link, row))
         # This process's own writes (a sender's claim or delete) go first, for a moment at
         # most: two connections of one process would otherwise collide in SQLite, which
         # never waits here. Only another process's lock, or a long wait, leaves it busy.
-        if not self._lock.acquire(timeout=QUICK_LOCK_SECONDS):
+        if self._peer_holds_file:  # this process's worker waits on another's lock: so would we
+            acquired = self._lock.acquire(blocking=False)
+        else:
+            acquired = self._lock.acquire(timeout=QUICK_LOCK_SECONDS)
+        if not acquired:
             raise SpoolBusy("spool busy: this process is writing to it; nothing written")
         if not self._quick_lock.acquire(blocking=False):
             self._lock.release()
@@ -221,9 +229,12 @@ class Spool:
         try:
             if self._quick is None:
                 self._quick = open_quick(self.path)
-            return self._insert(self._quick, row)
+            row_id = self._insert(self._quick, row)
+            self._peer_holds_file = False
+            return row_id
         except sqlite3.OperationalError as error:
             if is_busy(error) and not isinstance(error, SpoolBusy):
+                self._peer_holds_file = True
                 raise SpoolBusy(f"spool busy ({error}); nothing written") from error
             raise
         finally:
@@ -238,19 +249,13 @@ class Spool:
         timeout) for other writers, then raises ``SpoolBusy`` (nothing written)."""
         if not rows:
             return []
-        if not self._lock.acquire(timeout=-1 if patience is None else max(patience, 0.0)):
-            raise SpoolBusy("spool busy: another thread is using it; nothing written")
-        try:
-            link = self._db
-            with link.patience(BUSY_SECONDS if patience is None else patience), link.transaction():
+
+        def insert_all(link: Link) -> list[int]:
+            with link.transaction():
                 self._beat(link)
                 return [self._insert_row(link, row) for row in rows]
-        except sqlite3.OperationalError as error:
-            if is_busy(error) and not isinstance(error, SpoolBusy):
-                raise SpoolBusy(f"spool busy ({error}); nothing written") from error
-            raise
-        finally:
-            self._lock.release()
+
+        return self._writing(insert_all, patience)
 
     def _insert(self, link: Link, row: tuple[str, bytes, float, bool]) -> int:
         """One row, in one statement if this owner is registered (the usual case), else in a
@@ -285,11 +290,15 @@ class Spool:
         rows this version can read; others met on the way are set aside (``take_set_aside``).
         Walks the ``events_by_owner`` index: the cost does not grow with the backlog."""
         now, clock = time.time(), time.monotonic()
-        with self._held(patience) as link, link.transaction():
-            self._beat(link)
-            self._free_dead_owners(link, clock)
-            self._unpark_misdated(link, now)
-            return self._take(link, now, limit)
+
+        def take(link: Link) -> list[SpooledEvent]:
+            with link.transaction():
+                self._beat(link)
+                self._free_dead_owners(link, clock)
+                self._unpark_misdated(link, now)
+                return self._take(link, now, limit)
+
+        return self._writing(take, patience)
 
     def _take(self, link: Link, now: float, limit: int) -> list[SpooledEvent]:
         taken: list[SpooledEvent] = []
@@ -335,21 +344,23 @@ class Spool:
         again. If the delete still fails it raises, and the rows are *owed*: they stay this
         recorder's (``release`` keeps them, so no one resends them) and every later ``delete``
         retries them."""
-        with self._lock:
-            wanted = set(ids) | self._owed
-            link = self._db
+        wanted = set(ids) | self._owed
+
+        def delete(link: Link) -> None:
             try:
-                try:
-                    self._delete_rows(link, wanted)
-                except sqlite3.OperationalError as error:
-                    if not is_out_of_space(error):
-                        raise
-                    self._checkpoint(link, wait=True)
-                    self._delete_rows(link, wanted)
-            except BaseException:
-                self._owed = wanted
-                raise
-            self._owed = set()
+                self._delete_rows(link, wanted)
+            except sqlite3.OperationalError as error:
+                if not is_out_of_space(error):
+                    raise
+                self._checkpoint(link, wait=True)
+                self._delete_rows(link, wanted)
+
+        try:
+            self._writing(delete)
+        except BaseException:
+            self._owed = wanted
+            raise
+        self._owed = set()
 
     def _delete_rows(self, link: Link, ids: Collection[int]) -> None:
         if not ids and time.monotonic() - self._last_beat < HEARTBEAT_SECONDS:
@@ -364,12 +375,13 @@ class Spool:
         epoch; at most ``MAX_PARK_SECONDS`` ahead), unless another recorder took it meanwhile:
         then it is that one's to settle."""
         until = min(until, time.time() + MAX_PARK_SECONDS)
-        with self._lock:
-            self._db.run(
+        self._writing(
+            lambda link: link.run(
                 "UPDATE events SET owner = NULL, queued = 0, not_before = ? "
                 "WHERE id = ? AND owner = ? AND set_aside = 0",
                 (until if not math.isnan(until) else 0.0, event_id, self.owner),
             )
+        )
 
     def set_aside(self, event_id: int, reason: str) -> None:
         """Leave a row this version cannot read (say, a body it cannot parse) for the version
@@ -403,8 +415,9 @@ class Spool:
         acknowledged but not yet deleted) and those it owes a delete; leave (the owner's row
         goes) once it holds none: other recorders may take them at once. ``patience``: wait
         at most that long for the file (``SpoolBusy`` then; nothing changed)."""
-        with self._held(patience) as link:
-            kept = set(keep) | self._owed
+        kept = set(keep) | self._owed
+
+        def release(link: Link) -> None:
             with link.transaction():
                 rows = link.rows("SELECT id FROM events WHERE owner = ?", (self.owner,))
                 mine = [row[0] for row in rows]
@@ -415,11 +428,12 @@ class Spool:
                 if kept.isdisjoint(mine):
                     link.run("DELETE FROM owners WHERE owner = ?", (self.owner,))
 
+        self._writing(release, patience)
+
     def heartbeat(self) -> None:
         """Show this recorder is alive (every ``HEARTBEAT_SECONDS`` at most)."""
         if self._register and time.monotonic() - self._last_beat >= HEARTBEAT_SECONDS:
-            with self._lock:
-                self._beat(self._db)
+            self._writing(self._beat)
 
     def checkpoint(self) -> bool:
         """Copy the WAL into the file and cut it to nothing, as far as readers let it, without
@@ -442,6 +456,31 @@ class Spool:
         """Events in the spool, whoever holds them, set-aside ones too."""
         with self._held(patience) as link:
             return int(link.one("SELECT count(*) FROM events")[0])
+
+    def _writing(self, work: Callable[[Link], T], patience: float | None = None) -> T:
+        """Run ``work`` (a write) on the main connection under ``_lock``. While another
+        process holds the file, ``_lock`` is let go between short tries, so that this
+        process's ``add(wait=False)`` never queues behind a wait on another process; after
+        ``patience`` (SQLite's busy timeout by default) ``SpoolBusy``, nothing written."""
+        deadline = time.monotonic() + (BUSY_SECONDS if patience is None else max(patience, 0.0))
+        while True:
+            if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise SpoolBusy("spool busy: this process is using it; nothing written")
+            try:
+                link = self._db
+                with link.patience(TRY_SECONDS):
+                    done = work(link)
+                self._peer_holds_file = False
+                return done
+            except sqlite3.OperationalError as error:
+                if not is_busy(error) or isinstance(error, SpoolBusy):
+                    raise
+                self._peer_holds_file = True  # ``add(wait=False)`` need not wait for us
+                if time.monotonic() >= deadline:
+                    raise SpoolBusy(f"spool busy ({error}); nothing written") from error
+            finally:
+                self._lock.release()
+            time.sleep(TRY_SECONDS)
 
     @contextlib.contextmanager
     def _held(self, patience: float | None) -> Iterator[Link]:

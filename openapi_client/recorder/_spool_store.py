@@ -18,6 +18,7 @@ from openapi_client.exceptions import OpenApiException, RecorderClosedError
 from openapi_client.recorder._event import KINDS, RecordedEvent, monotonic_from_wall
 from openapi_client.recorder._notices import Notices
 from openapi_client.recorder._spool import Spool, SpoolBusy, SpooledEvent, SpoolTooNew
+from openapi_client.recorder._spool_file import is_busy
 from openapi_client.recorder._store import (
     CLOSED,
     FULL,
@@ -117,7 +118,7 @@ class SpoolStore(MemoryStore):
             return None
         except FILE_ERRORS as error:
             self.file_error = str(error)
-            locked = "locked" in str(error) or "busy" in str(error)
+            locked = isinstance(error, sqlite3.Error) and is_busy(error)
             self._open_at = time.monotonic() + (LOCKED_RETRY_SECONDS if locked else OPEN_RETRY_SECONDS)
             if not locked:  # a lock is another process's moment: the next try usually works
                 self._notices.warn(
@@ -156,9 +157,9 @@ class SpoolStore(MemoryStore):
                 self._on_disk.add(row)
                 self._futures[row] = event
                 self.held -= 1
-            elif len(self._unwritten) >= max(self.max_queue, UNWRITTEN_LIMIT):
+            elif self._unusable or len(self._unwritten) >= max(self.max_queue, UNWRITTEN_LIMIT):
                 return FULL
-            if row is None:
+            if row is None and not self._unusable:  # a newer version's file: memory only
                 self._unwritten.append(event)
             return QUEUED if self.senders else WAKE
 
