@@ -32,6 +32,7 @@ from openapi_client.recorder._spool_file import (
     ROW_FORMAT,
     SCHEMA_VERSION,
     SETUP_SECONDS,
+    TRY_SECONDS,
     Link,
     NotASpool,
     SpoolBusy,
@@ -46,10 +47,8 @@ from openapi_client.recorder._spool_file import (
 )
 
 T = TypeVar("T")
-QUICK_LOCK_SECONDS = 0.0005
-TRY_SECONDS = 0.002
-"""One try of a worker's write while another process holds the file: then ``_lock`` is let go
-for as long, so that ``record_*`` is never held up behind a wait on another process."""
+QUICK_LOCK_SECONDS = 0.005
+
 """How long ``add(wait=False)`` lets this process's own spool work finish first."""
 
 __all__ = [
@@ -64,6 +63,7 @@ __all__ = [
     "ROW_FORMAT",
     "SCHEMA_VERSION",
     "SETUP_SECONDS",
+    "TRY_SECONDS",
     "NotASpool",
     "Spool",
     "SpoolBusy",
@@ -337,7 +337,7 @@ class Spool:
             return f"event kind {kind!r} unknown to this version"
         return None
 
-    def delete(self, ids: Sequence[int]) -> None:
+    def delete(self, ids: Sequence[int], *, patience: float | None = None) -> None:
         """Forget delivered (or finally failed) events; a busy recorder's sign of life too.
 
         A write that does not fit (full disk, file size limit) checkpoints the WAL and tries
@@ -356,7 +356,7 @@ class Spool:
                 self._delete_rows(link, wanted)
 
         try:
-            self._writing(delete)
+            self._writing(delete, patience)
         except BaseException:
             self._owed = wanted
             raise
@@ -467,9 +467,7 @@ class Spool:
             if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
                 raise SpoolBusy("spool busy: this process is using it; nothing written")
             try:
-                link = self._db
-                with link.patience(TRY_SECONDS):
-                    done = work(link)
+                done = work(self._db)  # its busy timeout is one try (``TRY_SECONDS``)
                 self._peer_holds_file = False
                 return done
             except sqlite3.OperationalError as error:

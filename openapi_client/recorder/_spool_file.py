@@ -39,6 +39,9 @@ written by a newer version and may hold what this one cannot read."""
 BUSY_SECONDS = 5.0
 """How long a write waits for another process's transaction before giving up (it is retried)."""
 QUICK_BUSY_SECONDS = 0.0
+TRY_SECONDS = 0.002
+"""The main connection's busy timeout: one try of a worker's write while another process
+holds the file (``Spool._writing`` tries again, letting go of the spool's lock in between)."""
 """How long ``add(wait=False)`` lets SQLite wait for another process's write before saying
 ``SpoolBusy``. 0: never. (A few milliseconds would ride out the short transactions of sibling
 processes; a lock held for long still fails fast.)"""
@@ -228,7 +231,7 @@ class Link:
         try:
             yield
         finally:
-            self.run(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
+            self.run(f"PRAGMA busy_timeout = {int(TRY_SECONDS * 1000)}")
 
     def close(self) -> None:
         if self.connection is not None:
@@ -255,7 +258,7 @@ def open_spool(path: str, *, write: bool, patience: float) -> tuple[Link, int]:
         link = _connect(path, file, read_only=not write, busy_seconds=patience, checkpoints=True)
         try:
             version = _prepare(link, path) if write else _look(link, path)
-            link.run(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
+            link.run(f"PRAGMA busy_timeout = {int(TRY_SECONDS * 1000)}")
             return link, version
         except sqlite3.OperationalError as error:
             link.close()

@@ -77,6 +77,7 @@ class SpoolStore(MemoryStore):
         self._on_disk: set[int] = set()  # our rows that wait on disk (not in memory)
         self._left: set[int] = set()  # our rows given back to the file (still pending here)
         self._claimed_early: set[int] = set()  # our rows claimed before record_* registered them
+        self._acked: list[int] = []  # rows of settled events, deleted in one go by a sender
         self._futures: weakref.WeakValueDictionary[int, Event] = weakref.WeakValueDictionary()
         self._backlog = True  # the file may hold events to claim
         self._last_poll = 0.0
@@ -179,7 +180,7 @@ class SpoolStore(MemoryStore):
             return None
 
     def has_work(self) -> bool:
-        return bool(self._unwritten)
+        return bool(self._unwritten or self._acked)
 
     # -- the senders' side --------------------------------------------------------------------
 
@@ -189,6 +190,7 @@ class SpoolStore(MemoryStore):
         now = time.monotonic()
         return bool(
             self._unwritten
+            or self._acked
             or (self._spool is None and not self._unusable)
             or now - self._last_poll >= POLL_SECONDS
             or ((self._backlog or self._on_disk) and self.ready.qsize() < max(1, self.max_queue // 2))
@@ -204,6 +206,7 @@ class SpoolStore(MemoryStore):
             if spool is None:
                 return
             self._write_waiting(spool)
+            self._delete_acked(spool, patience=CHORE_PATIENCE)
             if claim:
                 self._claim(spool)
             spool.heartbeat()
@@ -240,7 +243,7 @@ class SpoolStore(MemoryStore):
             for e in batch
         ]
         try:
-            ids = spool.add_many(rows)
+            ids = spool.add_many(rows, patience=CHORE_PATIENCE)
         except BaseException:
             with self.lock:
                 self._unwritten[:0] = batch
@@ -257,7 +260,25 @@ class SpoolStore(MemoryStore):
                     self.held -= 1
             self.changed.notify_all()
         if gone:
-            spool.delete(gone)  # if it fails, the spool owes it (kept ours, retried)
+            with self.lock:
+                self._acked.extend(gone)
+
+    def _delete_acked(self, spool: Spool, patience: float | None = None) -> None:
+        """Delete the rows of the events settled since the last time, in one transaction (a
+        delete per event would keep the file busy for ``record_*``). If it fails, the spool
+        owes them: they stay this process's, and the next delete tries them again."""
+        with self.lock:
+            batch, self._acked = self._acked, []
+        if not batch:
+            return
+        try:
+            spool.delete(batch, patience=patience)
+        except FILE_ERRORS as error:
+            self.file_error = str(error)
+            self._notices.warn(
+                "spool", "could not delete delivered events yet (%s); they stay this process's "
+                "and are deleted later, never resent by another while it lives", error,
+            )  # fmt: skip
 
     def _claim(self, spool: Spool) -> None:
         self._last_poll = time.monotonic()
@@ -335,13 +356,11 @@ class SpoolStore(MemoryStore):
             except FILE_ERRORS as error:  # still ours on disk: freed when this process is gone
                 self._notices.warn("spool", "could not give an event back to the spool: %s", error)
             return
-        try:
-            spool.delete([row])
-        except FILE_ERRORS as error:  # owed by the spool: kept ours, retried at each delete
-            self._notices.warn(
-                "spool", "could not delete a delivered event yet (%s); it stays this process's "
-                "and is deleted later, never resent by another", error,
-            )  # fmt: skip
+        with self.lock:
+            self._acked.append(row)
+            now = self.senders == 0  # no sender to do it (sync, or the exit handler's thread)
+        if now:
+            self._delete_acked(spool)
 
     # -- flush and stop -----------------------------------------------------------------------
 
@@ -415,6 +434,7 @@ class SpoolStore(MemoryStore):
         spool = self._spool
         if spool is None or self._given_back:
             return
+        self._delete_acked(spool, patience=GIVE_BACK_SECONDS)
         with self.lock:
             keep = {e._spool_id for e in self.sending if e._spool_id is not None}
             self._given_back = not keep  # once nothing is in flight, the file is let go
