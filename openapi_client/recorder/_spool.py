@@ -47,7 +47,7 @@ from openapi_client.recorder._spool_file import (
 )
 
 T = TypeVar("T")
-QUICK_LOCK_SECONDS = 0.005
+QUICK_LOCK_SECONDS = 0.002
 
 """How long ``add(wait=False)`` lets this process's own spool work finish first."""
 
