@@ -48,8 +48,8 @@ from openapi_client.recorder._spool_file import (
 
 T = TypeVar("T")
 QUICK_LOCK_SECONDS = 0.002
-
-"""How long ``add(wait=False)`` lets this process's own spool work finish first."""
+"""How long ``add(wait=False)`` lets this process's own spool work finish first (never
+another process's: once a worker met another process's lock, not at all)."""
 
 __all__ = [
     "BUSY_SECONDS",
