@@ -277,14 +277,12 @@ def test_sigterm_to_a_script_delivers_or_counts_every_event(
 
 # -- uvicorn -------------------------------------------------------------------------------------
 
-ASGI_APP = f"""
+RECORDER_MADE_AT_IMPORT = """
 import os
-
-from fastapi import FastAPI
 
 from openapi_client import ApiClient, Configuration, EventRecorder
 
-# Made at import, in uvicorn's main thread; no lifespan handler closes it.
+# Made at import (uvicorn's main thread; each gunicorn worker); nothing closes it.
 recorder = EventRecorder(
     ApiClient(
         Configuration(
@@ -292,6 +290,11 @@ recorder = EventRecorder(
         )
     )
 )
+"""
+
+ASGI_APP = RECORDER_MADE_AT_IMPORT + f"""
+from fastapi import FastAPI
+
 app = FastAPI()
 
 
@@ -338,21 +341,9 @@ def test_sigterm_to_uvicorn_delivers_or_counts_every_event(
 
 # -- gunicorn ------------------------------------------------------------------------------------
 
-WSGI_APP = f"""
-import os
-
+WSGI_APP = RECORDER_MADE_AT_IMPORT + f"""
 import flask
 
-from openapi_client import ApiClient, Configuration, EventRecorder
-
-# Made at import, in each gunicorn worker (no --preload); no hook closes it.
-recorder = EventRecorder(
-    ApiClient(
-        Configuration(
-            host=os.environ["TEST_ENGINE_URL"], access_token=os.environ["TEST_ENGINE_TOKEN"]
-        )
-    )
-)
 app = flask.Flask(__name__)
 
 

@@ -347,15 +347,11 @@ class Dispatcher:
         for thread in threads:  # a sender mid-send may outlive this; it is a daemon
             if thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
-        write_leftovers = getattr(store, "write_leftovers", None)
-        if write_leftovers is not None:
-            write_leftovers(left, patience=max(0.0, min(1.0, deadline - time.monotonic())))
+        store.write_leftovers(left, patience=max(0.0, min(1.0, deadline - time.monotonic())))
         for event in left:
             self.leave(event)
-        spooled_futures = getattr(store, "spooled_futures", None)
-        if spooled_futures is not None:
-            for event in spooled_futures():
-                _resolve(event, error=spooled_error())
+        for event in store.spooled_futures():
+            _resolve(event, error=spooled_error())
         store.give_back()
         sending = store.unsaved_in_flight()
         with self._threads_lock:

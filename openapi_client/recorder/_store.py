@@ -201,6 +201,13 @@ class MemoryStore:
             self.changed.notify_all()
         return left
 
+    def write_leftovers(self, events: list[Event], patience: float) -> None:
+        """Put on disk what is left in memory at stop, if there is a disk (none here)."""
+
+    def spooled_futures(self) -> list[Event]:
+        """The futures of this recorder's events that wait on disk (none here)."""
+        return []
+
     def leftover_outcome(self, event: Event) -> Outcome:
         """What an event still in memory at stop becomes: lost without a file under it."""
         return Outcome.DROPPED
