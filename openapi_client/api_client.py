@@ -11,6 +11,7 @@ transport, the retry policy) lives in a ``ClientState`` rebuilt only when the
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import sys
 import threading
@@ -103,6 +104,7 @@ class ApiClient(GeneratedClientContract):
         self._own_transport = transport is None
         self._transport: Transport | None = transport
         self._pool_key: object = None
+        self._reserved_connections = 0
         self._state: ClientState | None = None
         self._per_call_lock = threading.Lock()
         self._per_call_secrets: collections.deque[str] = collections.deque(maxlen=64)
@@ -215,6 +217,13 @@ class ApiClient(GeneratedClientContract):
         request = self.prepare(state, endpoint, body, options)._replace(stream=True)
         return self.execute(state, request, state.policy)[0].release_deadline()
 
+    def reserve_connections(self, count: int) -> None:
+        """Let the pool keep at least ``count`` connections open (an ``EventRecorder`` sends
+        that many requests at once), so that no call opens a connection only to close it."""
+        with self._lock:
+            if count > self._reserved_connections:
+                self._reserved_connections, self._state = count, None
+
     def _current_state(self) -> ClientState:
         state = self._state
         if state is None or state.generation != self.configuration._generation:
@@ -226,6 +235,8 @@ class ApiClient(GeneratedClientContract):
         with self._lock:
             if self._own_transport:
                 settings = config.pool_settings
+                if settings.maxsize < self._reserved_connections:
+                    settings = dataclasses.replace(settings, maxsize=self._reserved_connections)
                 if self._transport is None or settings != self._pool_key:
                     # The old transport is dropped, not closed: calls still using it finish,
                     # and it closes its connections when the last of them lets go.

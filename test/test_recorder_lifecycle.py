@@ -59,7 +59,8 @@ def test_no_thread_starts_before_the_first_event(
     engine: FakeEngineServer, recorders: Recorders
 ) -> None:
     """Creating a recorder, ``stats()`` and ``flush()`` start no thread; the first event
-    starts ``workers`` threads named ``openapi_client-recorder-N``."""
+    starts a sender thread, ``openapi_client-recorder-0``, which starts a spare to wait for
+    the next (more start only while every sender is busy)."""
     before = set(threading.enumerate())
     recorder = recorders(engine.url, workers=3)
     recorder.stats()
@@ -69,7 +70,8 @@ def test_no_thread_starts_before_the_first_event(
     event = recorder.record_offer_display(offer())
 
     started = recorder_threads() - before
-    assert sorted(t.name for t in started) == [f"openapi_client-recorder-{n}" for n in range(3)]
+    names = sorted(t.name for t in started)
+    assert names in (["openapi_client-recorder-0"], [f"openapi_client-recorder-{n}" for n in range(2)])
     assert all(t.daemon for t in started)
     assert isinstance(event.result(timeout=WAIT), OfferDisplay)
 
@@ -80,7 +82,7 @@ def test_close_ends_the_worker_threads(engine: FakeEngineServer, recorders: Reco
     recorder = recorders(engine.url, workers=2)
     recorder.record_offer_display(offer())
     workers = recorder_threads() - before
-    assert len(workers) == 2
+    assert 1 <= len(workers) <= 2
 
     recorder.close()
 

@@ -229,9 +229,8 @@ class Outage:
 
     Watches concurrency: how many outage requests numbered above ``first_wave`` were waiting
     for their answer at once (a recorder that backs off as a whole sends one probe at a time),
-    and how many successful requests were open at once right after the outage (all workers
-    resume). The first successes after the probe are held until ``workers`` are open at once,
-    or 1 s has passed.
+    and how many successful requests were open as each arrived after the outage (a ramp: the
+    probe alone, then more, up to every worker). Each success is held 20 ms.
     """
 
     def __init__(self, workers: int, first_wave: int) -> None:
@@ -244,8 +243,8 @@ class Outage:
         self.outage_attempts = 0
         self.max_open_probes = 0
         self._open_ok = 0
-        self._successes = 0
         self.max_open_ok = 0
+        self.open_at_arrival: list[int] = []
         self.delivered: list[str] = []
 
     def end(self) -> None:
@@ -266,20 +265,16 @@ class Outage:
                     self._open_probes.add(number)
                     self.max_open_probes = max(self.max_open_probes, len(self._open_probes))
             else:
-                self._successes += 1
-                success = self._successes
                 self._open_ok += 1
+                self.open_at_arrival.append(self._open_ok)
                 self.max_open_ok = max(self.max_open_ok, self._open_ok)
-                self._changed.notify_all()
         if not over:
             conn.released.wait(0.02)
             with self._changed:
                 self._open_probes.discard(number)  # before the answer: the next probe may follow
             answer(503).run(conn)
             return
-        if 2 <= success <= 1 + self._workers:
-            with self._changed:
-                self._changed.wait_for(lambda: self._open_ok >= self._workers, timeout=1.0)
+        conn.released.wait(0.02)
         with self._changed:
             self._open_ok -= 1
             self.delivered.append(json.loads(conn.request.body)["offerUuid"])
@@ -290,8 +285,9 @@ def test_an_outage_gets_one_probe_at_a_time_then_full_speed(
     servers: FaultServers, recorders: Recorders
 ) -> None:
     """workers=4, 40 events, the API answering 503: after the first failures, attempts go out
-    one at a time (never two outage probes at once); when it answers again, all four workers
-    send at once; every event is delivered exactly once."""
+    one at a time (never two outage probes at once); when it answers again, sending ramps up
+    (the probe alone, then at most two, …) to all four workers at once; every event is
+    delivered exactly once."""
     workers = 4
     outage = Outage(workers, first_wave=2 * workers)
     server = servers(then=outage.behaviour())
@@ -304,6 +300,9 @@ def test_an_outage_gets_one_probe_at_a_time_then_full_speed(
     assert recorder.flush(timeout=WAIT)
     assert outage.max_open_probes == 1, (
         f"{outage.max_open_probes} attempts were out at once during the outage"
+    )
+    assert outage.open_at_arrival[:2] == [1, 1], (
+        f"the first answers after the outage came {outage.open_at_arrival[:2]} at once: no ramp"
     )
     assert outage.max_open_ok == workers, (
         f"after the outage at most {outage.max_open_ok} of {workers} workers sent at once"
@@ -383,10 +382,14 @@ def test_stats_fields_are_ints_and_spooled_counts_rows(
     recorders: Recorders, tmp_path: Path
 ) -> None:
     """``stats()``: the seven counts of the first release (ints), then the adopted count, the
-    counts by reason and the oldest pending event's age; ``spooled`` is the rows in the file."""
+    counts by reason, the oldest pending event's age, and the concurrency limit with what is in
+    flight and the latency; ``spooled`` is the rows in the file."""
     with refused_url() as url:
         plain = recorders(url)
-        assert plain.stats() == RecorderStats(0, 0, 0, 0, 0, 0, 0)
+        assert dataclasses.replace(plain.stats(), concurrency_limit=0) == RecorderStats(
+            0, 0, 0, 0, 0, 0, 0
+        )
+        assert 1 <= plain.stats().concurrency_limit <= 100
         spooling = recorders(url, spool=tmp_path / "spool.db")
 
         for _ in range(3):
@@ -397,7 +400,7 @@ def test_stats_fields_are_ints_and_spooled_counts_rows(
         assert [f.name for f in dataclasses.fields(stats)] == [
             "enqueued", "sent", "failed", "dropped", "retried", "pending", "spooled", "adopted",
             "dropped_by_reason", "failed_by_reason", "oldest_pending_age", "last_failure",
-            "spool_error",
+            "spool_error", "concurrency_limit", "in_flight", "latency",
         ]  # fmt: skip
         assert all(type(value) is int for value in dataclasses.astuple(stats)[:8])
         assert (stats.enqueued, stats.spooled, stats.pending) == (4, 4, 4)

@@ -9,6 +9,7 @@ exit handler sends instead.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -27,17 +28,25 @@ from openapi_client.exceptions import (
     RecorderSpooledError,
 )
 from openapi_client.recorder._gate import DeliveryGate
+from openapi_client.recorder._limit import ConcurrencyLimit, Signal
 from openapi_client.recorder._notices import WARNING_SECONDS, Notices
 from openapi_client.recorder._spool import HEARTBEAT_SECONDS
 from openapi_client.recorder._store import STOP, Event, MemoryStore, Outcome
 from openapi_client.retries import NO_RETRIES, RetryPolicy, parse_retry_after
 
 OnError = Callable[[Event, OpenApiException], object]
+End = tuple[Outcome, Any, str]
+"""How an event ends: its outcome, the answer or error, the reason counted."""
 THREAD_PREFIX = "openapi_client-recorder-"
 IDLE_SECONDS = 5.0
 """A sender with nothing to do for this long ends (one stays to watch a spool file)."""
 TAKE_SECONDS = 1.0
 CREDENTIAL_STATUSES = (401, 403)
+BUSY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+"""Answers that say the API has too much to do: the limit shrinks."""
+OUTAGE_SECONDS = 0.25
+"""Busy answers are an outage (every sender waits: the gate) once no request has succeeded for
+this long, or two smoothed round trips if longer; until then they only shrink the limit."""
 
 _here = threading.local()
 """``sender`` is set in a recorder's own threads (where ``flush`` and ``close`` cannot wait)."""
@@ -74,6 +83,9 @@ class Dispatcher:
 
     def _start_fresh(self) -> None:
         self.gate = DeliveryGate(self.client.configuration.retries)
+        self.limit = ConcurrencyLimit(self.workers)
+        self._last_success = 0.0  # no answer yet: a first busy answer is an outage
+        self._numbers = itertools.count()
         self.threads: list[threading.Thread] = []
         self.abandoned = False
         self.last_outage: ApiException | None = None
@@ -91,28 +103,44 @@ class Dispatcher:
     # -- senders ------------------------------------------------------------------------------
 
     def wake(self) -> bool:
-        """Start senders if events wait and none takes them; ``False`` if none could start."""
+        """Start a sender if events wait and none takes them; ``False`` if none could start."""
         store = self.store
         with store.lock:
             if store.senders or store.stopping:
                 return True
-            store.senders = self.workers
+            store.senders = 1
         _import_what_senders_need()
-        started = 0
-        for number in range(self.workers):
-            thread = threading.Thread(
-                target=self._send_loop, name=f"{THREAD_PREFIX}{number}", daemon=True
-            )
-            try:
-                thread.start()
-            except RuntimeError:  # interpreter shutdown, or the thread limit
-                with store.lock:
-                    store.senders -= self.workers - started
-                break
-            started += 1
-            with self._threads_lock:
-                self.threads = [t for t in self.threads if t.is_alive()] + [thread]
-        return started > 0
+        return self._start_sender()
+
+    def _grow(self) -> None:
+        """A sender took an event and no other waits for the next: one more sender, up to
+        twice the limit (spare senders wait ahead of it, so a limit that doubles finds them
+        ready, even at exit where no thread may start). The caller's thread never starts one
+        but the first."""
+        store = self.store
+        with store.lock:
+            if store.waiting or store.stopping or store.senders >= self._most_senders():
+                return
+            store.senders += 1
+        self._start_sender()
+
+    def _most_senders(self) -> int:
+        return min(self.workers, 2 * self.limit.current + 2)
+
+    def _start_sender(self) -> bool:
+        """Start one sender (already counted in ``store.senders``)."""
+        thread = threading.Thread(
+            target=self._send_loop, name=f"{THREAD_PREFIX}{next(self._numbers)}", daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError:  # interpreter shutdown, or the thread limit
+            with self.store.lock:
+                self.store.senders -= 1
+            return False
+        with self._threads_lock:
+            self.threads = [t for t in self.threads if t.is_alive()] + [thread]
+        return True
 
     def _send_loop(self) -> None:
         _here.sender = True
@@ -123,8 +151,11 @@ class Dispatcher:
                 store.chores()
                 event = store.take(TAKE_SECONDS)
                 if event is not None:
+                    self._grow()
                     self.deliver(event)
                     idle_since = time.monotonic()
+                    if store.retire_excess(self._most_senders()):
+                        break
                     continue
                 idle = time.monotonic() - idle_since >= IDLE_SECONDS or self.abandoned
                 if store.retire(idle, keep_one=store.durable and not self.abandoned):
@@ -163,16 +194,26 @@ class Dispatcher:
             event._deadline = time.monotonic() + self.delivery_timeout
         store = self.store
         last_error: ApiException | None = None
-        endpoint = event._kind.endpoint
+        not_before = 0.0  # this event's own wait after a busy answer
+        tries = 0
         while True:
             store.keep_alive()
             now = time.monotonic()
             if last_error is not None and now >= event._deadline:
                 self._give_up(event, last_error)
                 return
-            # The gate is waited at in slices, so that the heartbeat goes on during an outage.
-            turn = self.gate.enter(min(event._deadline, now + HEARTBEAT_SECONDS), self._stopping)
-            if turn is None:
+            # Every wait is in slices, so that the heartbeat goes on during an outage.
+            until = min(event._deadline, now + HEARTBEAT_SECONDS)
+            if now < not_before:
+                if not self.gate.pause(min(until, not_before), self._stopping):
+                    self.leave(event)
+                    return
+                continue
+            turn = self.gate.enter(until, self._stopping)
+            started = None if turn is None else self.limit.acquire(until, self._stopping)
+            if started is None:
+                if turn is not None:
+                    self.gate.cancel(turn)
                 if store.stopping:
                     self.leave(event)
                 elif time.monotonic() >= event._deadline:
@@ -180,34 +221,57 @@ class Dispatcher:
                 else:
                     continue
                 return
-            healthy, wait = True, None
-            try:  # each attempt has the client's own timeouts: cutting one short would turn a
-                # slow success into an ambiguous failure (so the last may end past the deadline)
-                response = self.client.call(endpoint, event.request, {}, policy=NO_RETRIES)
-                end: tuple[Outcome, Any, str] = (Outcome.SENT, response.data, "")
-            except ApiException as error:
-                retry, healthy, wait = self._judge(error)
-                if not healthy:  # what events that wait out the gate are told, if they must be
-                    self.last_outage = error
-                if retry:
-                    last_error = error
-                    store.count_retry()
-                    continue
-                end = (Outcome.FAILED, error, _reason(error))
-            except OpenApiException as error:  # e.g. no credential: nothing was sent
-                end = (Outcome.FAILED, error, "not_sent")
-            except Exception as error:  # a bug, not a delivery failure: keep the sender alive
-                logger.exception("EventRecorder: unexpected error while sending an event")
-                end = (Outcome.FAILED, RecorderError(f"unexpected error: {error!r}"), "unexpected")
-            finally:  # even a BaseException leaves the gate for the others
-                self.gate.leave(turn, healthy, wait)
-            self.finish(event, *end)
-            return
+            assert turn is not None
+            end, error, own_wait = self._attempt(event, turn, started)
+            if end is not None:
+                self.finish(event, *end)
+                return
+            last_error = error
+            tries += 1
+            store.count_retry()
+            if own_wait is not None:  # a busy answer among successes: this event waits
+                not_before = time.monotonic() + max(own_wait, self.rules.backoff(tries))
 
-    def _judge(self, error: ApiException) -> tuple[bool, bool, float | None]:
-        """(retry?, did the API answer like a working server?, seconds it asked to wait)."""
+    def _attempt(self, event: Event, turn: bool, started: float) -> tuple[End | None, Any, float | None]:
+        """One request, within a turn of the gate and room in the limit: how the event ends;
+        or, to try again, ``None``, the error, and how long this event waits first (``None``:
+        no wait of its own; the gate decides)."""
+        healthy: bool | None = True
+        signal, wait = Signal.OK, None
+        try:  # each attempt has the client's own timeouts: cutting one short would turn a
+            # slow success into an ambiguous failure (so the last may end past the deadline)
+            response = self.client.call(event._kind.endpoint, event.request, {}, policy=NO_RETRIES)
+            return (Outcome.SENT, response.data, ""), None, None
+        except ApiException as error:
+            retry, healthy, signal, wait = self._judge(error)
+            if healthy is False:  # what events that wait out the gate are told, if they must be
+                self.last_outage = error
+            if not retry:
+                return (Outcome.FAILED, error, _reason(error)), None, None
+            return None, error, (wait or 0.0) if healthy is None else None
+        except OpenApiException as error:  # e.g. no credential: nothing was sent
+            signal = Signal.NONE
+            return (Outcome.FAILED, error, "not_sent"), None, None
+        except Exception as error:  # a bug, not a delivery failure: keep the sender alive
+            signal = Signal.NONE
+            logger.exception("EventRecorder: unexpected error while sending an event")
+            unexpected = RecorderError(f"unexpected error: {type(error).__name__}")
+            return (Outcome.FAILED, unexpected, "unexpected"), None, None
+        finally:  # even a BaseException leaves the gate and the limit for the others
+            if signal is Signal.OK:
+                self._last_success = time.monotonic()
+            if self.gate.leave(turn, healthy, wait):
+                self.limit.collapse()
+            self.limit.release(started, signal, backlog=not self.store.ready.empty())
+
+    def _judge(self, error: ApiException) -> tuple[bool, bool | None, Signal, float | None]:
+        """(retry?, did the API answer like a working server (``None``: busy, not down)?, what
+        it says of the load, seconds it asked to wait)."""
         if isinstance(error, ApiConnectionError):
-            return self.rules.should_retry_failure(error.kind), False, None
+            retry = self.rules.should_retry_failure(error.kind)
+            if error.kind == "stale":  # a pooled connection the server had closed: not news
+                return retry, True, Signal.NONE, None
+            return retry, False, Signal.OVERLOAD, None
         if isinstance(error, ApiStatusError):
             status = error.status
             if status in CREDENTIAL_STATUSES and self.store.durable:
@@ -215,14 +279,21 @@ class Dispatcher:
                     "credential", "the API refused the credential (HTTP %d): events are kept "
                     "in the spool and sent once the token is fixed", status,
                 )  # fmt: skip
-                return True, False, None
+                return True, False, Signal.NONE, None
+            retry = self.rules.should_retry_status(status)
+            if status not in BUSY_STATUSES:
+                return retry, True, Signal.OK, None
             headers = {k.lower(): v for k, v in (error.headers or {}).items()}
-            overloaded = status >= 500 or status in (408, 429)
-            wait = parse_retry_after(headers.get("retry-after")) if overloaded else None
+            wait = parse_retry_after(headers.get("retry-after"))
             if wait is not None:  # at most the client's cap: then one probe asks again
                 wait = min(wait, self.client.configuration.retries.max_retry_after)
-            return self.rules.should_retry_status(status), not overloaded, wait
-        return False, True, None  # a 2xx that is not the promised model: the API is up
+            return retry, False if self._looks_down() else None, Signal.OVERLOAD, wait
+        return False, True, Signal.OK, None  # a 2xx that is not the promised model: the API is up
+
+    def _looks_down(self) -> bool:
+        """No request succeeded for a while: busy answers now mean an outage."""
+        quiet = max(OUTAGE_SECONDS, 2 * (self.limit.smoothed or 0.0))
+        return time.monotonic() - self._last_success > quiet
 
     def _give_up(self, event: Event, error: ApiException | None) -> None:
         """Out of time: a spooled event waits on disk for a later try; another fails."""
@@ -341,6 +412,7 @@ class Dispatcher:
         store = self.store
         left = store.stop()
         self.gate.wake()  # senders waiting out a backoff let their events go
+        self.limit.wake()
         deadline = time.monotonic() + join_seconds
         with self._threads_lock:
             threads = list(self.threads)
@@ -381,7 +453,7 @@ def spooled_error() -> RecorderSpooledError:
 
 def _reason(error: ApiException) -> str:
     if isinstance(error, ApiStatusError):
-        return "rejected"
+        return "credential" if error.status in CREDENTIAL_STATUSES else "rejected"
     return "ambiguous"
 
 

@@ -40,14 +40,18 @@ class DeliveryGate:
                 else:  # another worker's probe is out: wait for its outcome
                     self._condition.wait(deadline - now)
 
-    def leave(self, probe: bool, healthy: bool, retry_after: float | None = None) -> None:
-        """Report an attempt: ``healthy`` when the API answered as a working server does."""
-        if healthy and self._failures == 0 and not probe:
-            return
+    def leave(self, probe: bool, healthy: bool | None, retry_after: float | None = None) -> bool:
+        """Report an attempt: ``healthy`` when the API answered as a working server does,
+        ``None`` when the answer says nothing of an outage (one busy answer among successes).
+        ``True`` if the gate is shut now."""
+        if (healthy or healthy is None) and self._failures == 0 and not probe:
+            return False
         with self._condition:
             if probe:
                 self._probing = False
-            if healthy:
+            if healthy is None:
+                pass
+            elif healthy:
                 # Only a probe, or an answer once the wait is over, reopens the gate: a request
                 # sent before the failure says nothing about now, nor cancels a Retry-After.
                 if probe or time.monotonic() >= self._until:
@@ -59,6 +63,25 @@ class DeliveryGate:
                     wait = max(wait, retry_after)
                 self._until = max(self._until, time.monotonic() + wait)
             self._condition.notify_all()
+            return self._failures > 0
+
+    def cancel(self, probe: bool) -> None:
+        """A turn taken and not used (no room to send): another may probe."""
+        if probe:
+            with self._condition:
+                self._probing = False
+                self._condition.notify_all()
+
+    def pause(self, until: float, stopping: Callable[[], bool]) -> bool:
+        """Wait until ``until`` (one event's own wait after an overload answer); ``False`` if
+        the recorder began stopping first."""
+        with self._condition:
+            while not stopping():
+                now = time.monotonic()
+                if now >= until:
+                    return True
+                self._condition.wait(until - now)
+            return False
 
     def wake(self) -> None:
         """Let waiting workers look again (the recorder is stopping or flushing)."""

@@ -39,6 +39,10 @@ from openapi_client.recorder._spool_store import CLAIM_SIZE, PARK_SECONDS, Spool
 from openapi_client.recorder._store import CLOSED, FULL, LATE, QUEUED, MemoryStore, Outcome
 from openapi_client.retries import RetryPolicy
 
+MAX_IN_FLIGHT = 100
+"""The default ``workers``: requests in flight at most (the limit adapts below it). At 300 ms a
+request, 100 in flight carry 330 events a second."""
+
 
 @dataclass(frozen=True)
 class RecorderStats:
@@ -66,8 +70,9 @@ class RecorderStats:
     dropped_by_reason: dict[str, int] = field(default_factory=dict)
     """``dropped`` by reason: ``queue_full``, ``closed``."""
     failed_by_reason: dict[str, int] = field(default_factory=dict)
-    """``failed`` by reason: ``rejected`` (the API said no), ``ambiguous`` (no answer, not
-    retried), ``expired`` (``delivery_timeout`` passed), ``not_sent``, ``unexpected``."""
+    """``failed`` by reason: ``rejected`` (the API said no), ``credential`` (it refused the
+    token: 401 or 403), ``ambiguous`` (no answer, not retried), ``expired``
+    (``delivery_timeout`` passed), ``not_sent``, ``unexpected``."""
     oldest_pending_age: float | None = None
     """Seconds since the oldest event waiting in memory was recorded (``None``: none waits)."""
     last_failure: str | None = None
@@ -75,6 +80,13 @@ class RecorderStats:
     spool_error: str | None = None
     """Why the spool file cannot be used now (locked by another process, read-only, damaged),
     or ``None``."""
+    concurrency_limit: int = 0
+    """Requests allowed in flight now: it adapts between 1 and ``workers`` (see "Sizing")."""
+    in_flight: int = 0
+    """Requests in flight now."""
+    latency: float | None = None
+    """The API's smoothed answer time in seconds, as the recorder measured it (``None``: no
+    answer yet)."""
 
 
 class EventRecorder:
@@ -89,7 +101,7 @@ class EventRecorder:
         api_client: ApiClient,
         *,
         max_queue: int = 10_000,
-        workers: int = 4,
+        workers: int = MAX_IN_FLIGHT,
         spool: str | os.PathLike[str] | None = None,
         delivery_timeout: float = 60.0,
         retry_ambiguous: bool = False,
@@ -123,6 +135,7 @@ class EventRecorder:
                 opened.close()  # reopened on first use: a --preload master keeps no file open
         else:
             store = MemoryStore(max_queue)
+        api_client.reserve_connections(workers)
         self._sync = bool(sync)
         self._delivery_timeout = float(delivery_timeout)
         self._dispatcher = Dispatcher(
@@ -202,7 +215,7 @@ class EventRecorder:
 
     def stats(self) -> RecorderStats:
         """Counts since this recorder started (in this process: a forked child starts at 0)."""
-        store = self._dispatcher.store
+        store, limit = self._dispatcher.store, self._dispatcher.limit
         with store.lock:
             tally = store.tally
             counts = (tally.enqueued, tally.sent, tally.failed, tally.dropped, tally.retried)
@@ -218,6 +231,9 @@ class EventRecorder:
             oldest_pending_age=store.oldest_age(),
             last_failure=str(outage) if (outage := self._dispatcher.last_outage) else None,
             spool_error=store.file_error,
+            concurrency_limit=limit.current,
+            in_flight=limit.in_flight,
+            latency=limit.smoothed,
         )
 
 

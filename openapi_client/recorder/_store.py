@@ -73,7 +73,8 @@ class MemoryStore:
 
     ``held`` counts the events in memory or being sent (what ``flush`` waits for, and what is
     lost if the process ends now); ``senders`` the threads taking from it, so that a recorder
-    whose senders all retired starts one again when an event comes.
+    whose senders all retired starts one again when an event comes; ``waiting`` those of them
+    ready for the next event.
     """
 
     durable = False
@@ -88,6 +89,7 @@ class MemoryStore:
         self.held = 0
         self.sending: set[Event] = set()
         self.senders = 0
+        self.waiting = 0  # senders waiting for an event
         self.closed = False
         self.stopping = False
 
@@ -114,10 +116,15 @@ class MemoryStore:
     def take(self, timeout: float) -> Event | None:
         """The next event to send, waiting up to ``timeout``; ``None`` if none came (or the
         recorder is stopping)."""
+        with self.lock:
+            self.waiting += 1
         try:
             event = self.ready.get(timeout=timeout) if timeout > 0 else self.ready.get_nowait()
         except queue.Empty:
             return None
+        finally:
+            with self.lock:
+                self.waiting -= 1
         if event is STOP:
             return None
         with self.lock:
@@ -133,6 +140,14 @@ class MemoryStore:
             if self.stopping or (
                 idle and self.ready.empty() and not (keep_one and last) and not self.has_work()
             ):
+                self.senders -= 1
+                return True
+            return False
+
+    def retire_excess(self, most: int) -> bool:
+        """Whether a sender may end because there are more than ``most`` (the limit shrank)."""
+        with self.lock:
+            if self.senders > max(1, most):
                 self.senders -= 1
                 return True
             return False
