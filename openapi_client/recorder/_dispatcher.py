@@ -45,8 +45,10 @@ CREDENTIAL_STATUSES = (401, 403)
 BUSY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 """Answers that say the API has too much to do: the limit shrinks."""
 OUTAGE_SECONDS = 0.25
-"""Busy answers are an outage (every sender waits: the gate) once no request has succeeded for
-this long, or two smoothed round trips if longer; until then they only shrink the limit."""
+OUTAGE_ANSWERS = 3
+"""Busy answers are an outage (every sender waits: the gate) when no request ever succeeded, or
+once ``OUTAGE_ANSWERS`` came in a row and no request succeeded for ``OUTAGE_SECONDS`` (or two
+smoothed round trips, if longer); until then they only shrink the limit."""
 
 _here = threading.local()
 """``sender`` is set in a recorder's own threads (where ``flush`` and ``close`` cannot wait)."""
@@ -85,6 +87,7 @@ class Dispatcher:
         self.gate = DeliveryGate(self.client.configuration.retries)
         self.limit = ConcurrencyLimit(self.workers)
         self._last_success = 0.0  # no answer yet: a first busy answer is an outage
+        self._busy_in_a_row = 0
         self._numbers = itertools.count()
         self.threads: list[threading.Thread] = []
         self.abandoned = False
@@ -114,9 +117,9 @@ class Dispatcher:
 
     def _grow(self) -> None:
         """A sender took an event and no other waits for the next: one more sender, up to
-        twice the limit (spare senders wait ahead of it, so a limit that doubles finds them
-        ready, even at exit where no thread may start). The caller's thread never starts one
-        but the first."""
+        twice the limit (spare senders wait ahead of it, so that a limit that doubles finds
+        them ready). Senders whose event waits out a busy answer do not count. The caller's
+        thread never starts one but the first."""
         store = self.store
         with store.lock:
             if store.waiting or store.stopping or store.senders >= self._most_senders():
@@ -125,7 +128,18 @@ class Dispatcher:
         self._start_sender()
 
     def _most_senders(self) -> int:
-        return min(self.workers, 2 * self.limit.current + 2)
+        """Under the store's lock: how many senders may run now."""
+        most = min(self.workers, 2 * self.limit.current + 2)
+        return most + min(self.store.pausing, self.workers)
+
+    def _retire_excess(self) -> bool:
+        """Whether this sender may end because there are more than may run (the limit shrank)."""
+        store = self.store
+        with store.lock:
+            if store.senders > max(1, self._most_senders()):
+                store.senders -= 1
+                return True
+            return False
 
     def _start_sender(self) -> bool:
         """Start one sender (already counted in ``store.senders``)."""
@@ -154,7 +168,7 @@ class Dispatcher:
                     self._grow()
                     self.deliver(event)
                     idle_since = time.monotonic()
-                    if store.retire_excess(self._most_senders()):
+                    if self._retire_excess():
                         break
                     continue
                 idle = time.monotonic() - idle_since >= IDLE_SECONDS or self.abandoned
@@ -205,7 +219,7 @@ class Dispatcher:
             # Every wait is in slices, so that the heartbeat goes on during an outage.
             until = min(event._deadline, now + HEARTBEAT_SECONDS)
             if now < not_before:
-                if not self.gate.pause(min(until, not_before), self._stopping):
+                if not self._pause(min(until, not_before)):
                     self.leave(event)
                     return
                 continue
@@ -232,7 +246,22 @@ class Dispatcher:
             if own_wait is not None:  # a busy answer among successes: this event waits
                 not_before = time.monotonic() + max(own_wait, self.rules.backoff(tries))
 
-    def _attempt(self, event: Event, turn: bool, started: float) -> tuple[End | None, Any, float | None]:
+    def _pause(self, until: float) -> bool:
+        """This event waits (a busy answer): its sender does not count against the limit's
+        senders meanwhile, so that another takes the next event. ``False``: stopping."""
+        store = self.store
+        with store.lock:
+            store.pausing += 1
+        self._grow()  # another sender for the next event, if none waits for it
+        try:
+            return self.gate.pause(until, self._stopping)
+        finally:
+            with store.lock:
+                store.pausing -= 1
+
+    def _attempt(
+        self, event: Event, turn: bool, started: float
+    ) -> tuple[End | None, Any, float | None]:
         """One request, within a turn of the gate and room in the limit: how the event ends;
         or, to try again, ``None``, the error, and how long this event waits first (``None``:
         no wait of its own; the gate decides)."""
@@ -259,7 +288,7 @@ class Dispatcher:
             return (Outcome.FAILED, unexpected, "unexpected"), None, None
         finally:  # even a BaseException leaves the gate and the limit for the others
             if signal is Signal.OK:
-                self._last_success = time.monotonic()
+                self._last_success, self._busy_in_a_row = time.monotonic(), 0
             if self.gate.leave(turn, healthy, wait):
                 self.limit.collapse()
             self.limit.release(started, signal, backlog=not self.store.ready.empty())
@@ -291,9 +320,16 @@ class Dispatcher:
         return False, True, Signal.OK, None  # a 2xx that is not the promised model: the API is up
 
     def _looks_down(self) -> bool:
-        """No request succeeded for a while: busy answers now mean an outage."""
+        """Busy answers, and no success for a while: an outage (counted without a lock: a
+        miscount only moves the moment by one answer)."""
+        self._busy_in_a_row += 1
+        if not self._last_success:
+            return True
         quiet = max(OUTAGE_SECONDS, 2 * (self.limit.smoothed or 0.0))
-        return time.monotonic() - self._last_success > quiet
+        return (
+            self._busy_in_a_row >= OUTAGE_ANSWERS
+            and time.monotonic() - self._last_success > quiet
+        )
 
     def _give_up(self, event: Event, error: ApiException | None) -> None:
         """Out of time: a spooled event waits on disk for a later try; another fails."""

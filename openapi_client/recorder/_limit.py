@@ -2,13 +2,18 @@
 ``workers`` maximum, by the answers it gets.
 
 The API takes one event per request, so throughput is requests in flight divided by latency.
-The limit grows while a backlog waits and answers come back as fast as they did unloaded
-(doubling each round trip until the first sign of trouble, then by about its square root per
-round trip); it shrinks in proportion when the smoothed latency rises above ``TOLERANCE`` times
-the unloaded latency (the API is queueing our requests), and by ``BACKOFF`` on an answer that
-says "too much" (429, 5xx, a timeout). At most one decrease per round trip: the answers to
-requests sent before a decrease say nothing about the limit after it. After an outage the limit
-starts again from 1 and doubles up to half of what it was (a ramp, not a surge).
+The limit grows while a backlog waits and answers come back as fast as they did unloaded:
+doubling each round trip until the first sign of trouble; after it, by half its distance from
+the limit where trouble came (the *edge*), at least ``MIN_STEP``, each round trip: quickly back towards
+the edge, carefully around it, quickly again once well past it (the API found more room). It
+shrinks in proportion when the smoothed latency rises above ``TOLERANCE`` times the unloaded
+latency (the API is queueing our requests), and by ``BACKOFF`` on an answer that says "too
+much" (429, 5xx, a timeout), by half when that comes while it still doubles. At most one
+decrease per round trip: the answers to requests sent before a decrease say nothing about the
+limit after it. A busy answer comes back at once, so its room stays taken for one round trip
+(else the room would be refilled at once, and refused again, many times a round trip). After
+an outage the limit starts again from 1 and doubles up to half of what it was (a ramp, not a
+surge).
 """
 
 from __future__ import annotations
@@ -23,14 +28,18 @@ from collections.abc import Callable
 INITIAL = 4
 TOLERANCE = 2.0
 """The smoothed latency may be this many times the unloaded latency before the limit shrinks."""
-BACKOFF = 0.75
-"""The limit after an overload answer, as a share of the limit before it."""
+BACKOFF = 0.9
+"""The limit after an overload answer, as a share of the limit before it: gentle, since one
+busy answer among successes means the edge is near (an outage collapses it instead)."""
 SMOOTHING = 0.1
 """The weight of one latency sample in the smoothed latency."""
 BASE_WINDOW = 30
 """Seconds over which the unloaded latency is the lowest smoothed latency seen: long enough to
 outlast a slow spell, short enough to follow an API that became slower for good."""
 MIN_SAMPLES = 10
+MIN_STEP = 0.25
+"""The least the limit grows per round trip once the API pushed back: near the edge it feels
+its way (a quarter of a request per round trip), so that busy answers stay few."""
 
 
 class Signal(enum.Enum):
@@ -48,12 +57,15 @@ class ConcurrencyLimit:
         self.maximum = maximum
         self.limit = float(min(maximum, initial))
         self.threshold = float(maximum)  # doubling below it, gentler growth above it
+        self.edge = float(maximum)  # the limit when the API last pushed back
         self.in_flight = 0
         self.smoothed: float | None = None  # seconds
         self._samples = 0
         self._minima: collections.deque[list[float]] = collections.deque()  # [second, minimum]
         self._hold_until = 0.0
         self._collapsed = False
+        self._cooling: collections.deque[float] = collections.deque()  # busy answers' room
+
         self._condition = threading.Condition()
 
     @property
@@ -65,13 +77,18 @@ class ConcurrencyLimit:
         """Wait for room for one more request; its start time, or ``None`` if ``deadline``
         came (or the recorder is stopping) first."""
         with self._condition:
-            while self.in_flight >= max(1, int(self.limit)):
+            cooling = self._cooling
+            while True:
                 now = time.monotonic()
+                while cooling and cooling[0] <= now:
+                    cooling.popleft()
+                if self.in_flight + len(cooling) < max(1, int(self.limit)):
+                    break
                 if now >= deadline or stopping():
                     return None
-                self._condition.wait(deadline - now)
+                self._condition.wait(min(deadline, cooling[0] if cooling else deadline) - now)
             self.in_flight += 1
-        return time.monotonic()
+        return now
 
     def release(self, started: float, signal: Signal, backlog: bool) -> None:
         """One request ended: learn from it (``backlog``: events wait for room)."""
@@ -82,8 +99,9 @@ class ConcurrencyLimit:
             if signal is Signal.OK:
                 self._collapsed = False
                 self._learn(now - started, now, backlog)
-            elif signal is Signal.OVERLOAD:
-                self._decrease(BACKOFF, now)
+            elif signal is Signal.OVERLOAD and not self._collapsed:  # an outage: collapsed
+                self._cooling.append(now + (self.smoothed or now - started))
+                self._decrease(0.5 if self.limit < self.threshold else BACKOFF, now)
             if int(self.limit) > before:
                 self._condition.notify(int(self.limit) - before + 1)
             else:
@@ -97,6 +115,7 @@ class ConcurrencyLimit:
                 self._collapsed = True
                 self.threshold = max(1.0, self.limit / 2)
                 self.limit = 1.0
+                self._cooling.clear()  # the gate paces the probes now
 
     def wake(self) -> None:
         """Let waiting senders look again (the recorder is stopping)."""
@@ -123,13 +142,14 @@ class ConcurrencyLimit:
         elif backlog and (self.in_flight + 1) * 2 >= self.limit:
             if self.limit < self.threshold:
                 self.limit += 1.0  # one per answer: doubles each round trip
-            else:
-                self.limit += math.sqrt(self.limit) / self.limit  # sqrt(limit) per round trip
+            else:  # per round trip: half the distance from the edge, at least MIN_STEP
+                self.limit += max(MIN_STEP, abs(self.edge - self.limit) / 2) / self.limit
             self.limit = min(self.limit, float(self.maximum))
 
     def _decrease(self, factor: float, now: float) -> None:
         if now < self._hold_until:
             return
+        self.edge = self.limit
         self.limit = max(1.0, self.limit * factor)
         self.threshold = self.limit
         self._hold_until = now + (self.smoothed or 0.0)

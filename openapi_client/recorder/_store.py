@@ -90,6 +90,7 @@ class MemoryStore:
         self.sending: set[Event] = set()
         self.senders = 0
         self.waiting = 0  # senders waiting for an event
+        self.pausing = 0  # senders whose event waits out a busy answer
         self.closed = False
         self.stopping = False
 
@@ -140,14 +141,6 @@ class MemoryStore:
             if self.stopping or (
                 idle and self.ready.empty() and not (keep_one and last) and not self.has_work()
             ):
-                self.senders -= 1
-                return True
-            return False
-
-    def retire_excess(self, most: int) -> bool:
-        """Whether a sender may end because there are more than ``most`` (the limit shrank)."""
-        with self.lock:
-            if self.senders > max(1, most):
                 self.senders -= 1
                 return True
             return False
