@@ -266,10 +266,12 @@ class Dispatcher:
         or, to try again, ``None``, the error, and how long this event waits first (``None``:
         no wait of its own; the gate decides)."""
         healthy: bool | None = True
-        signal, wait = Signal.OK, None
+        signal, wait = Signal.NONE, None
+        cpu_before = time.thread_time()
         try:  # each attempt has the client's own timeouts: cutting one short would turn a
             # slow success into an ambiguous failure (so the last may end past the deadline)
             response = self.client.call(event._kind.endpoint, event.request, {}, policy=NO_RETRIES)
+            signal = Signal.OK
             return (Outcome.SENT, response.data, ""), None, None
         except ApiException as error:
             retry, healthy, signal, wait = self._judge(error)
@@ -279,10 +281,8 @@ class Dispatcher:
                 return (Outcome.FAILED, error, _reason(error)), None, None
             return None, error, (wait or 0.0) if healthy is None else None
         except OpenApiException as error:  # e.g. no credential: nothing was sent
-            signal = Signal.NONE
             return (Outcome.FAILED, error, "not_sent"), None, None
         except Exception as error:  # a bug, not a delivery failure: keep the sender alive
-            signal = Signal.NONE
             logger.exception("EventRecorder: unexpected error while sending an event")
             unexpected = RecorderError(f"unexpected error: {type(error).__name__}")
             return (Outcome.FAILED, unexpected, "unexpected"), None, None
@@ -291,7 +291,8 @@ class Dispatcher:
                 self._last_success, self._busy_in_a_row = time.monotonic(), 0
             if self.gate.leave(turn, healthy, wait):
                 self.limit.collapse()
-            self.limit.release(started, signal, backlog=not self.store.ready.empty())
+            cpu = time.thread_time() - cpu_before
+            self.limit.release(started, signal, backlog=not self.store.ready.empty(), cpu=cpu)
 
     def _judge(self, error: ApiException) -> tuple[bool, bool | None, Signal, float | None]:
         """(retry?, did the API answer like a working server (``None``: busy, not down)?, what
@@ -316,12 +317,13 @@ class Dispatcher:
             wait = parse_retry_after(headers.get("retry-after"))
             if wait is not None:  # at most the client's cap: then one probe asks again
                 wait = min(wait, self.client.configuration.retries.max_retry_after)
-            return retry, False if self._looks_down() else None, Signal.OVERLOAD, wait
+            down = self._count_busy_answer()
+            return retry, False if down else None, Signal.OVERLOAD, wait
         return False, True, Signal.OK, None  # a 2xx that is not the promised model: the API is up
 
-    def _looks_down(self) -> bool:
-        """Busy answers, and no success for a while: an outage (counted without a lock: a
-        miscount only moves the moment by one answer)."""
+    def _count_busy_answer(self) -> bool:
+        """Count a busy answer; ``True`` if the API now looks down (busy answers and no success
+        for a while). Counted without a lock: a miscount moves that moment by one answer."""
         self._busy_in_a_row += 1
         if not self._last_success:
             return True

@@ -8,7 +8,9 @@ the limit where trouble came (the *edge*), at least ``MIN_STEP``, each round tri
 the edge, carefully around it, quickly again once well past it (the API found more room). It
 shrinks in proportion when the smoothed latency rises above ``TOLERANCE`` times the unloaded
 latency (the API is queueing our requests), and by ``BACKOFF`` on an answer that says "too
-much" (429, 5xx, a timeout), by half when that comes while it still doubles. At most one
+much" (429, 5xx, a timeout), by half when that comes while it still doubles, and by
+``BACKOFF`` while the senders take more than ``CPU_SHARE`` of a CPU (the client itself is the
+bottleneck: more threads would only starve the application). At most one
 decrease per round trip: the answers to requests sent before a decrease say nothing about the
 limit after it. A busy answer comes back at once, so its room stays taken for one round trip
 (else the room would be refilled at once, and refused again, many times a round trip). After
@@ -37,6 +39,11 @@ BASE_WINDOW = 30
 """Seconds over which the unloaded latency is the lowest smoothed latency seen: long enough to
 outlast a slow spell, short enough to follow an API that became slower for good."""
 MIN_SAMPLES = 10
+CPU_SHARE = 0.5
+"""Of one CPU, the most the senders' own work may take (measured per ``CPU_WINDOW``): above it
+the limit shrinks as if the API were slow. The threads share one interpreter lock with the
+application, which must keep it for its own work (``record_*`` included)."""
+CPU_WINDOW = 0.5
 MIN_STEP = 0.25
 """The least the limit grows per round trip once the API pushed back: near the edge it feels
 its way (a quarter of a request per round trip), so that busy answers stay few."""
@@ -65,7 +72,9 @@ class ConcurrencyLimit:
         self._hold_until = 0.0
         self._collapsed = False
         self._cooling: collections.deque[float] = collections.deque()  # busy answers' room
-
+        self._cpu = 0.0  # the senders' CPU seconds since ``_cpu_since``
+        self._cpu_since = time.monotonic()
+        self._cpu_hot = False  # the last window went over ``CPU_SHARE``
         self._condition = threading.Condition()
 
     @property
@@ -90,12 +99,14 @@ class ConcurrencyLimit:
             self.in_flight += 1
         return now
 
-    def release(self, started: float, signal: Signal, backlog: bool) -> None:
-        """One request ended: learn from it (``backlog``: events wait for room)."""
+    def release(self, started: float, signal: Signal, backlog: bool, cpu: float = 0.0) -> None:
+        """One request ended: learn from it (``backlog``: events wait for room; ``cpu``: the
+        CPU seconds its sender spent on it)."""
         now = time.monotonic()
         with self._condition:
             self.in_flight -= 1
             before = int(self.limit)
+            self._count_cpu(cpu, now)
             if signal is Signal.OK:
                 self._collapsed = False
                 self._learn(now - started, now, backlog)
@@ -124,8 +135,17 @@ class ConcurrencyLimit:
 
     # -- under the lock -------------------------------------------------------------------
 
+    def _count_cpu(self, seconds: float, now: float) -> None:
+        self._cpu += seconds
+        elapsed = now - self._cpu_since
+        if elapsed >= CPU_WINDOW:
+            self._cpu_hot = self._cpu / elapsed > CPU_SHARE
+            self._cpu, self._cpu_since = 0.0, now
+
     def _learn(self, seconds: float, now: float, backlog: bool) -> None:
-        smoothed = seconds if self.smoothed is None else self.smoothed + SMOOTHING * (seconds - self.smoothed)
+        smoothed = seconds
+        if self.smoothed is not None:
+            smoothed = self.smoothed + SMOOTHING * (seconds - self.smoothed)
         self.smoothed = smoothed
         self._samples += 1
         second = math.floor(now)
@@ -137,7 +157,9 @@ class ConcurrencyLimit:
             while minima[0][0] <= second - BASE_WINDOW:
                 minima.popleft()
         base = min(m[1] for m in minima)
-        if self._samples >= MIN_SAMPLES and smoothed > TOLERANCE * base:
+        if self._cpu_hot:  # this process cannot send faster without starving its own work
+            self._decrease(BACKOFF, now)
+        elif self._samples >= MIN_SAMPLES and smoothed > TOLERANCE * base:
             self._decrease(max(0.5, TOLERANCE * base / smoothed), now)
         elif backlog and (self.in_flight + 1) * 2 >= self.limit:
             if self.limit < self.threshold:
