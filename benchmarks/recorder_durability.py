@@ -484,7 +484,7 @@ def _drain_figures(sizes: Sizes, prefill: dict[str, Any], drained: dict[str, Any
     }
 
 
-def _git(tree: str) -> str:
+def tree_label(tree: str) -> str:
     def git(*args: str) -> str:
         try:
             done = subprocess.run(["git", "-C", tree, *args], capture_output=True, text=True,
@@ -673,8 +673,8 @@ def main(argv: list[str] | None = None) -> int:
 
     mode = "smoke (numbers meaningless)" if args.smoke else "full"
     print(f"\nEventRecorder durability, {mode}: {sizes}")
-    print(f"before = {trees['before']} ({_git(trees['before'])}); "
-          f"after = {trees['after']} ({_git(trees['after'])})")  # fmt: skip
+    print(f"before = {trees['before']} ({tree_label(trees['before'])}); "
+          f"after = {trees['after']} ({tree_label(trees['after'])})")  # fmt: skip
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, temp folder "
           f"{tempfile.gettempdir()}; load average before {load_before:.2f}, after "
           f"{os.getloadavg()[0]:.2f}; {elapsed:.0f} s\n")  # fmt: skip

@@ -91,6 +91,7 @@ from pathlib import Path
 from typing import Any
 
 import server as api_server
+from recorder_durability import tree_label
 
 HERE = Path(__file__).resolve()
 TOKEN = "pk_bench"
@@ -1080,21 +1081,6 @@ def table(scenario: Scenario, results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _git(tree: str) -> str:
-    def git(*args: str) -> str:
-        try:
-            done = subprocess.run(
-                ["git", "-C", tree, *args], capture_output=True, text=True, timeout=10
-            )
-        except (OSError, subprocess.SubprocessError):
-            return ""
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    commit = git("rev-parse", "--short", "HEAD") or "?"
-    changed = git("status", "--porcelain", "--", "openapi_client")
-    return commit + (" + uncommitted changes in openapi_client" if changed else "")
-
-
 def _describe(scenario: Scenario, sizes: Sizes) -> str:
     if scenario.step:
         return (
@@ -1174,7 +1160,7 @@ def main(argv: list[str] | None = None) -> int:
     print("$ " + shlex.join(["python", os.path.relpath(HERE), *sys.argv[1:]]))
     print(
         f"\nEventRecorder throughput, {mode}. before = {trees['before']} "
-        f"({_git(trees['before'])}); after = {trees['after']} ({_git(trees['after'])}); "
+        f"({tree_label(trees['before'])}); after = {trees['after']} ({tree_label(trees['after'])}); "
         f"executor = ThreadPoolExecutor({EXECUTOR_THREADS}) + the after tree's synchronous "
         "client"
     )

@@ -35,7 +35,6 @@ from http import HTTPStatus
 
 from rawserver import RawServer, read_raw_request
 from samples import offer_display_answer
-from typing_extensions import Self
 
 RETRY_AFTER = "1"
 
@@ -68,14 +67,13 @@ class LimitedServer(RawServer):
         retry_after: str | None = RETRY_AFTER,
         port: int = 0,
     ) -> None:
-        super().__init__(name="limitedserver")
+        super().__init__(name="limitedserver", port=port)
         self.latency = latency
         self.limit = limit
         self.status = status
         self.script = dict(script or {})
         self.retry_after = retry_after
         """The ``Retry-After`` of every 503 (``None``: none)."""
-        self._port = port
         self._changed = threading.Condition(self._lock)
         self._stopped = False
         self._holding = False
@@ -129,22 +127,6 @@ class LimitedServer(RawServer):
         return collections.Counter(arrival.status for arrival in self.arrivals)
 
     # -- lifecycle -----------------------------------------------------------------------------
-
-    def start(self) -> Self:
-        if not self._port:
-            return super().start()
-        # RawServer.start, on the port asked for.
-        listener = socket.socket(self._family, socket.SOCK_STREAM)
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((self._host, self._port))
-        listener.listen(128)
-        listener.setblocking(False)
-        self._listener = listener
-        self._accept_thread = threading.Thread(
-            target=self._accept_loop, name=f"{self._name}-{self.port}", daemon=True
-        )
-        self._accept_thread.start()
-        return self
 
     def stop(self) -> None:
         """Wake every waiting request (it ends without an answer), then ``RawServer.stop``."""

@@ -98,8 +98,10 @@ class RawServer:
         family: int = socket.AF_INET,
         scheme: str = "http",
         name: str = "rawserver",
+        port: int = 0,
     ) -> None:
         self._host = host
+        self._port = port  # 0: any free port
         self._family = family
         self._scheme = scheme
         self._name = name
@@ -118,7 +120,7 @@ class RawServer:
     def start(self) -> Self:
         listener = socket.socket(self._family, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((self._host, 0))
+        listener.bind((self._host, self._port))
         listener.listen(128)
         listener.setblocking(False)
         self._listener = listener
